@@ -1,0 +1,172 @@
+package upgrade
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Conditions callers branch on; test with errors.Is.
+var (
+	// ErrInvalidPlan: the plan or the run options are inconsistent
+	// (duplicate names, unknown skip/only names, missing or late
+	// dependencies). Nothing ran.
+	ErrInvalidPlan = errors.New("invalid plan")
+	// ErrLockHeld: another run holds the lock. See *LockHeldError.
+	ErrLockHeld = errors.New("lock held by another run")
+	// ErrLockLost: the lock was taken over while the run held it.
+	ErrLockLost = errors.New("lock lost")
+	// ErrDirtyStep: the journal shows a step that started and never
+	// finished, the step has no Checker and it was not forced. See
+	// *DirtyStepError.
+	ErrDirtyStep = errors.New("step left in progress")
+	// ErrPlanMismatch: the journal was written by a different plan.
+	ErrPlanMismatch = errors.New("journal belongs to a different plan")
+	// ErrPointOfNoReturn: rollback was refused because the plan's point
+	// of no return had been passed.
+	ErrPointOfNoReturn = errors.New("point of no return passed")
+	// ErrPreflight: a preflight check failed; nothing changed.
+	ErrPreflight = errors.New("preflight failed")
+	// ErrUnknownHost: a step asked for a host missing from the inventory.
+	ErrUnknownHost = errors.New("unknown host")
+	// ErrJournalCorrupt: the journal has a malformed record before its
+	// last line.
+	ErrJournalCorrupt = errors.New("journal corrupt")
+	// ErrAlreadyRun: Runner.Run was called twice.
+	ErrAlreadyRun = errors.New("runner already ran")
+)
+
+// StepError is the failure of one step (on one host, for PerHost steps).
+type StepError struct {
+	Step string
+	Host string
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	if e.Host != "" {
+		return "step " + e.Step + " (host " + e.Host + "): " + e.Err.Error()
+	}
+	return "step " + e.Step + ": " + e.Err.Error()
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// PartialError is returned by a run that changed something and then
+// failed: which steps completed, which failed, which never ran, and how
+// the rollback went. Err and RollbackErr stay reachable with errors.Is and
+// errors.As.
+type PartialError struct {
+	// Completed lists the steps done (in this or an earlier run), in plan
+	// order.
+	Completed []string
+	// Failed lists the steps that failed.
+	Failed []string
+	// Pending lists the steps that did not run.
+	Pending []string
+	// RolledBack lists the steps rolled back, in rollback order.
+	RolledBack []string
+	// Err is the failure (a join of *StepError, or a context error).
+	Err error
+	// RollbackErr is nil when rollback succeeded or had nothing to do;
+	// it matches ErrPointOfNoReturn when rollback was refused.
+	RollbackErr error
+}
+
+func (e *PartialError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "upgrade failed after %d completed step(s)", len(e.Completed))
+	if len(e.Failed) > 0 {
+		fmt.Fprintf(&b, "; failed: %s", strings.Join(e.Failed, ", "))
+	}
+	if len(e.Pending) > 0 {
+		fmt.Fprintf(&b, "; %d pending", len(e.Pending))
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	switch {
+	case e.RollbackErr != nil:
+		fmt.Fprintf(&b, "; rollback: %v", e.RollbackErr)
+	case len(e.RolledBack) > 0:
+		fmt.Fprintf(&b, "; rolled back %d step(s)", len(e.RolledBack))
+	}
+	return b.String()
+}
+
+func (e *PartialError) Unwrap() []error {
+	var errs []error
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.RollbackErr != nil {
+		errs = append(errs, e.RollbackErr)
+	}
+	return errs
+}
+
+// DirtyStepError names a step the journal shows in progress.
+type DirtyStepError struct {
+	Step string
+}
+
+func (e *DirtyStepError) Error() string {
+	return fmt.Sprintf("step %s was left in progress by an earlier run and has no check; verify it by hand, then resume with WithMarkDone(%q) if it took effect or WithForce(%q) to run it again", e.Step, e.Step, e.Step)
+}
+
+// Is makes errors.Is(err, ErrDirtyStep) true.
+func (e *DirtyStepError) Is(target error) bool { return target == ErrDirtyStep }
+
+// NoReturnError explains a refused rollback and how to go forward.
+type NoReturnError struct {
+	// Step is the point of no return that had started.
+	Step string
+}
+
+func (e *NoReturnError) Error() string {
+	return fmt.Sprintf("rollback refused: step %s (the point of no return) has started; fix the cause and run the same plan again to resume forward", e.Step)
+}
+
+// Is makes errors.Is(err, ErrPointOfNoReturn) true.
+func (e *NoReturnError) Is(target error) bool { return target == ErrPointOfNoReturn }
+
+// LockHeldError reports the holder of a lock the run could not take.
+type LockHeldError struct {
+	Holder Holder
+	// Age is how long ago the holder last refreshed the lock, when known.
+	Age time.Duration
+}
+
+func (e *LockHeldError) Error() string {
+	msg := "lock held by " + e.Holder.String()
+	if e.Age > 0 {
+		msg += fmt.Sprintf(", refreshed %s ago", e.Age.Round(time.Second))
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrLockHeld) true.
+func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
+
+// PlanMismatchError reports a journal from another plan.
+type PlanMismatchError struct {
+	Journal, Plan string // fingerprints
+}
+
+func (e *PlanMismatchError) Error() string {
+	return fmt.Sprintf("journal fingerprint %s does not match plan fingerprint %s (use WithAllowPlanChange to resume anyway)", short(e.Journal), short(e.Plan))
+}
+
+// Is makes errors.Is(err, ErrPlanMismatch) true.
+func (e *PlanMismatchError) Is(target error) bool { return target == ErrPlanMismatch }
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// Permanent marks err as not worth retrying; it is backoff.Permanent.
+func Permanent(err error) error { return backoff.Permanent(err) }

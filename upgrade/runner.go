@@ -1,0 +1,839 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/upgradekit/upgradekit/transport"
+)
+
+// Runner runs a plan once. Build it with NewRunner.
+type Runner struct {
+	plan *Plan
+	o    options
+	ran  atomic.Bool
+}
+
+// NewRunner validates plan and the options against it (unknown skip,
+// only, force and preflight-skip names, PerHost hosts missing from the
+// inventory) and returns a runner. Errors match ErrInvalidPlan.
+func NewRunner(plan *Plan, opts ...Option) (*Runner, error) {
+	if plan == nil {
+		return nil, invalid("nil plan")
+	}
+	o := options{log: zap.NewNop(), now: time.Now, concurrency: 10,
+		rollbackTimeout: 30 * time.Minute, unlockTimeout: time.Minute}
+	for _, op := range opts {
+		if err := op.apply(&o); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPlan, err)
+		}
+	}
+	var errs []error
+	if err := plan.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, list := range []struct {
+		what  string
+		names []string
+	}{{"skip", o.skip}, {"only", o.only}, {"force", o.force}, {"mark done", o.markDone}} {
+		for _, n := range list.names {
+			if _, ok := plan.units[n]; !ok {
+				errs = append(errs, invalid("%s: unknown step %q", list.what, n))
+			}
+		}
+	}
+	for n := range o.preflightSkip {
+		_, isStep := plan.units[n]
+		isCheck := slices.ContainsFunc(plan.checks, func(c PreflightCheck) bool { return c.Name == n })
+		if !isStep && !isCheck {
+			errs = append(errs, invalid("preflight skip: unknown check %q", n))
+		}
+	}
+	plan.walk(plan.root, func(u *unit) {
+		if u.kind == kindHost {
+			if _, ok := o.hosts[u.host]; !ok {
+				errs = append(errs, invalid("PerHost %q: host %q is not in the inventory (WithHosts)", u.parent.name, u.host))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Runner{plan: plan, o: o}, nil
+}
+
+// run is the state of one Run.
+type run struct {
+	r       *Runner
+	p       *Plan
+	o       *options
+	id      string
+	fp      string
+	now     func() time.Time
+	log     *zap.Logger
+	events  *fanout
+	store   Store
+	rs      *runState
+	view    journalView
+	recBase int
+
+	skip, only, force, markDone map[string]bool
+
+	mu       sync.Mutex
+	steps    map[string]*StepReport
+	hosts    map[string]*HostReport // key node + "\x00" + host
+	seq      map[string]int         // start order for rollback
+	seqNext  int
+	marks    []Record // service marks, journal and this run
+	noReturn bool     // point of no return started
+}
+
+// Run runs the plan: lock, journal replay, preflight, steps, and on
+// failure rollback. The error is nil on success; a failure after
+// something changed is a *PartialError; failures before (invalid resume,
+// lock held, preflight) are returned as they are. The report is filled in
+// either case.
+func (r *Runner) Run(ctx context.Context) (Report, error) {
+	if r.ran.Swap(true) {
+		return Report{}, ErrAlreadyRun
+	}
+	o := &r.o
+	id := o.runID
+	if id == "" {
+		id = randomToken()
+	}
+	x := &run{r: r, p: r.plan, o: o, id: id, fp: r.plan.Fingerprint(), now: o.now,
+		log:    o.log.With(zap.String("run", id), zap.String("plan", r.plan.name)),
+		events: &fanout{obs: o.observers, now: o.now},
+		skip:   set(o.skip), only: set(o.only), force: set(o.force), markDone: set(o.markDone),
+		steps: map[string]*StepReport{}, hosts: map[string]*HostReport{}, seq: map[string]int{}}
+	return x.run(ctx)
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+func (x *run) emit(e Event) {
+	x.events.emit(e)
+	level := zap.DebugLevel
+	if e.Err != nil {
+		level = zap.WarnLevel
+	}
+	if ce := x.log.Check(level, "upgrade: "+string(e.Kind)); ce != nil {
+		fields := []zap.Field{zap.String("step", e.Step)}
+		if e.Host != "" {
+			fields = append(fields, zap.String("host", e.Host))
+		}
+		if e.Dur != 0 {
+			fields = append(fields, zap.Duration("dur", e.Dur))
+		}
+		if e.Reason != "" {
+			fields = append(fields, zap.String("reason", e.Reason))
+		}
+		if e.Cmd != "" {
+			fields = append(fields, zap.String("cmd", e.Cmd)) // already redacted
+		}
+		if e.Err != nil {
+			fields = append(fields, zap.Error(e.Err))
+		}
+		ce.Write(fields...)
+	}
+}
+
+func (x *run) journal(ctx context.Context, rec Record) error {
+	rec.V = JournalVersion
+	rec.Time = x.now().UTC()
+	rec.Run = x.id
+	if rec.Type == RecordServiceDown || rec.Type == RecordServiceUp {
+		x.mu.Lock()
+		x.marks = append(x.marks, rec)
+		x.mu.Unlock()
+	}
+	if err := x.store.Append(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// journalLazy writes a record that closes a step; the next durable
+// record (the next step's in_progress, at the latest the run's final
+// record) makes it durable. See LazyAppender.
+func (x *run) journalLazy(ctx context.Context, rec Record) error {
+	la, ok := x.store.(LazyAppender)
+	if !ok {
+		return x.journal(ctx, rec)
+	}
+	rec.V = JournalVersion
+	rec.Time = x.now().UTC()
+	rec.Run = x.id
+	if err := la.AppendLazy(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+func (x *run) run(ctx context.Context) (rep Report, err error) {
+	start := x.now()
+	rep = Report{Plan: x.p.name, RunID: x.id, Fingerprint: x.fp, DryRun: x.o.dryRun != nil, Start: start}
+	x.emit(Event{Kind: EventPlanStarted, Step: x.p.name, Total: len(x.p.top)})
+	defer func() {
+		end := x.now()
+		x.fillReport(&rep, end)
+		if err != nil {
+			rep.Err = err.Error()
+		}
+		x.emit(Event{Kind: EventPlanFinished, Step: x.p.name, Dur: end.Sub(start), Err: err})
+	}()
+
+	// Hosts, wrapped for dry-run.
+	hosts := make(map[string]transport.Transport, len(x.o.hosts))
+	for name, t := range x.o.hosts {
+		if x.o.dryRun != nil {
+			t = DryRun(t, name, x.o.dryRun)
+		}
+		hosts[name] = t
+	}
+	if x.o.dryRun != nil {
+		x.o.dryRun.mu.Lock()
+		x.o.dryRun.notify = func(c RecordedCommand) {
+			x.emit(Event{Kind: EventDryRunCommand, Step: c.Step, Host: c.Host, Cmd: c.Cmd})
+		}
+		x.o.dryRun.mu.Unlock()
+	}
+
+	// Lock.
+	if x.o.locker != nil && x.o.dryRun == nil {
+		lease, err := x.o.locker.Lock(ctx, x.holder(start), x.emit)
+		if err != nil {
+			return rep, err
+		}
+		if lease == nil {
+			return rep, errors.New("upgrade: Locker returned a nil Lease")
+		}
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		watchDone := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-lease.Lost():
+				cancel(ErrLockLost)
+			case <-watchDone:
+			}
+		}()
+		defer func() {
+			close(watchDone)
+			wg.Wait()
+			cancel(nil)
+			uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), x.o.unlockTimeout)
+			defer ucancel()
+			if uerr := lease.Unlock(uctx); uerr != nil {
+				x.log.Warn("unlock", zap.Error(uerr))
+				err = errors.Join(err, fmt.Errorf("unlock: %w", uerr))
+			}
+		}()
+	}
+
+	// Journal.
+	var recs []Record
+	if x.o.store != nil {
+		recs, err = x.o.store.Load(ctx)
+		if err != nil {
+			return rep, err
+		}
+		if n, ok := x.o.store.(Noter); ok {
+			for _, note := range n.Notes() {
+				rep.Notes = append(rep.Notes, note)
+				x.log.Warn(note)
+			}
+		}
+	}
+	if x.o.dryRun != nil || x.o.store == nil {
+		x.store = &MemoryStore{}
+	} else {
+		x.store = x.o.store
+	}
+	x.view = replay(recs)
+	x.recBase = len(recs)
+	for i, rec := range recs {
+		if rec.Type == RecordStep && rec.State == StateInProgress {
+			x.seq[rec.Step] = i + 1
+		}
+		if rec.Type == RecordServiceDown || rec.Type == RecordServiceUp {
+			x.marks = append(x.marks, rec)
+		}
+	}
+	x.seqNext = len(recs) + 1
+	if x.view.fingerprint != "" && x.view.fingerprint != x.fp && !x.o.allowPlanChange {
+		return rep, &PlanMismatchError{Journal: x.view.fingerprint, Plan: x.fp}
+	}
+	if u, ok := x.p.units[x.p.noReturn]; ok && x.p.noReturn != "" {
+		if _, started := x.seq[u.name]; started {
+			x.noReturn = true
+		}
+	}
+	x.rs = &runState{values: map[string]any{}, raw: x.view.data, hosts: hosts, dryRun: x.o.dryRun != nil,
+		log: x.log, emit: x.emit, journal: func(rec Record) error { return x.journal(ctx, rec) }}
+	if err := x.journal(ctx, Record{Type: RecordRun, State: StateStarted}); err != nil {
+		return rep, err
+	}
+	if err := x.journal(ctx, Record{Type: RecordPlan, Plan: x.p.name, Fingerprint: x.fp}); err != nil {
+		return rep, err
+	}
+
+	// Dependencies against the selection and the journal.
+	if err := x.checkSelection(); err != nil {
+		return rep, err
+	}
+
+	// Preflight.
+	if err := x.preflight(ctx, &rep); err != nil {
+		_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: err.Error()})
+		return rep, err
+	}
+
+	// Steps.
+	var runErr error
+	for _, u := range x.p.root.children {
+		if runErr = x.runNode(ctx, u); runErr != nil {
+			break
+		}
+	}
+	if runErr == nil {
+		if err := x.journal(ctx, Record{Type: RecordRun, State: StateFinished}); err != nil {
+			return rep, err
+		}
+		return rep, nil
+	}
+	if errors.Is(runErr, ErrDirtyStep) && !x.changedThisRun() {
+		_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: runErr.Error()})
+		return rep, runErr
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(runErr, cause) {
+		runErr = fmt.Errorf("%w (%w)", runErr, cause)
+	}
+	pe := &PartialError{Err: runErr}
+	if !x.o.noRollback && x.o.dryRun == nil && !errors.Is(runErr, ErrLockLost) {
+		pe.RolledBack, pe.RollbackErr = x.rollback(ctx)
+	}
+	x.classify(pe)
+	_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: pe.Error()})
+	return rep, pe
+}
+
+func (x *run) changedThisRun() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, s := range x.seq {
+		if s > x.recBase {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *run) holder(t time.Time) Holder {
+	h := Holder{PID: os.Getpid(), RunID: x.id, Time: t.UTC()}
+	h.Host, _ = os.Hostname()
+	if u, err := user.Current(); err == nil {
+		h.User = u.Username
+	} else {
+		h.User = strconv.Itoa(os.Getuid())
+	}
+	return h
+}
+
+func (x *run) selected(u *unit) bool {
+	if len(x.only) > 0 && !u.inSet(x.only) {
+		return false
+	}
+	return !u.inSet(x.skip)
+}
+
+func (x *run) doneInJournal(u *unit) bool {
+	return x.view.steps[u.name].State == StateDone
+}
+
+// checkSelection refuses a run where a step that will run depends on a
+// step that is skipped and not done in the journal.
+func (x *run) checkSelection() error {
+	var errs []error
+	x.p.walk(x.p.root, func(u *unit) {
+		if len(u.deps) == 0 {
+			return
+		}
+		runs := false
+		u.leaves(func(l *unit) { runs = runs || (x.selected(l) && !x.doneInJournal(l)) })
+		if !runs {
+			return
+		}
+		for _, d := range u.deps {
+			x.p.units[d].leaves(func(l *unit) {
+				if !x.selected(l) && !x.doneInJournal(l) {
+					errs = append(errs, invalid("%q depends on %q, which is skipped and not done", u.name, l.name))
+				}
+			})
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// preflight runs the plan's checks and the prechecks of the steps that
+// will run; every failure is reported.
+func (x *run) preflight(ctx context.Context, rep *Report) error {
+	type job struct {
+		name string
+		fn   func(ctx context.Context, s *State) error
+		st   *State
+		cr   CheckReport
+		err  error // check failure or journal error
+	}
+	var jobs []*job
+	for _, c := range x.p.checks {
+		jobs = append(jobs, &job{name: c.Name, fn: c.Run, st: x.rs.state("", "")})
+	}
+	global := len(jobs)
+	x.p.walk(x.p.root, func(u *unit) {
+		if u.kind != kindLeaf || !x.selected(u) || x.doneInJournal(u) {
+			return
+		}
+		if pc, ok := asPrechecker(u.step); ok {
+			jobs = append(jobs, &job{name: u.name, fn: pc.Precheck, st: x.rs.state(u.name, u.host)})
+		}
+	})
+	do := func(j *job) {
+		if reason, ok := x.o.preflightSkip[j.name]; ok {
+			j.cr = CheckReport{Name: j.name, Status: StateSkipped, Reason: reason}
+			x.emit(Event{Kind: EventPreflightSkipped, Step: j.name, Host: j.st.host, Reason: reason})
+			j.err = x.journal(ctx, Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StateSkipped, Reason: reason})
+			return
+		}
+		err := j.fn(withStep(ctx, j.st.step, j.st.host), j.st)
+		j.cr = CheckReport{Name: j.name, Status: StatePassed}
+		rec := Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StatePassed}
+		if err != nil {
+			j.cr.Status, j.cr.Err = StateFailed, err.Error()
+			rec.State, rec.Error = StateFailed, err.Error()
+			x.emit(Event{Kind: EventPreflightFailed, Step: j.name, Host: j.st.host, Err: err})
+		} else {
+			x.emit(Event{Kind: EventPreflightPassed, Step: j.name, Host: j.st.host})
+		}
+		j.err = errors.Join(err, x.journal(ctx, rec))
+		if err != nil {
+			j.err = fmt.Errorf("%s: %w", j.name, j.err)
+		}
+	}
+	// The plan's own checks in order, then the steps' prechecks with the
+	// runner's concurrency (hosts of a PerHost are checked in parallel).
+	for _, j := range jobs[:global] {
+		do(j)
+	}
+	sem := make(chan struct{}, x.o.concurrency)
+	var wg sync.WaitGroup
+	for _, j := range jobs[global:] {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			do(j)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, j := range jobs {
+		rep.Preflight = append(rep.Preflight, j.cr)
+		if j.err != nil {
+			errs = append(errs, j.err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrPreflight, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (x *run) runNode(ctx context.Context, u *unit) error {
+	switch u.kind {
+	case kindLeaf:
+		return x.runLeaf(ctx, u)
+	case kindHosts:
+		return x.runHosts(ctx, u)
+	default:
+		for _, c := range u.children {
+			if err := x.runNode(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func (x *run) setStep(u *unit, fn func(*StepReport)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s := x.steps[u.name]
+	if s == nil {
+		s = &StepReport{Name: u.name, Host: u.host}
+		x.steps[u.name] = s
+	}
+	fn(s)
+}
+
+func (x *run) skipLeaf(ctx context.Context, u *unit, reason string, journal bool) error {
+	x.setStep(u, func(s *StepReport) { s.Status, s.Reason = StatusSkipped, reason })
+	x.emit(Event{Kind: EventStepSkipped, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Reason: reason})
+	if journal {
+		return x.journalLazy(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateSkipped, Reason: reason})
+	}
+	return nil
+}
+
+func (x *run) total(u *unit) int {
+	if u.index == 0 {
+		return 0
+	}
+	return len(x.p.top)
+}
+
+func (x *run) runLeaf(ctx context.Context, u *unit) error {
+	st := x.rs.state(u.name, u.host)
+	sctx := withStep(ctx, u.name, u.host)
+	prev := x.view.steps[u.name]
+	if prev.State == StateDone {
+		x.setStep(u, func(s *StepReport) { s.Status, s.Reason = StatusDone, "done in an earlier run" })
+		x.emit(Event{Kind: EventStepSkipped, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Reason: "done in an earlier run"})
+		return nil
+	}
+	if x.markDone[u.name] {
+		const reason = "marked done by the operator"
+		x.setStep(u, func(s *StepReport) { s.Status, s.Reason = StatusDone, reason })
+		x.emit(Event{Kind: EventStepSkipped, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Reason: reason})
+		return x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateDone, Reason: reason})
+	}
+	if !x.selected(u) {
+		return x.skipLeaf(ctx, u, "not selected (skip/only)", true)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	checker, hasCheck := asChecker(u.step)
+	dirty := prev.State == StateInProgress || prev.State == StateRollingBack || prev.State == StateRollbackFailed
+	if dirty && !x.force[u.name] && !hasCheck {
+		return &DirtyStepError{Step: u.name}
+	}
+	if hasCheck && !(dirty && x.force[u.name]) {
+		done, err := checker.Check(sctx, st)
+		if err != nil {
+			err = &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("check: %w", err)}
+			x.setStep(u, func(s *StepReport) { s.Status, s.Err = StatusFailed, err.Error() })
+			return err
+		}
+		if done {
+			if dirty {
+				// Started by an earlier run and confirmed done: it is done.
+				x.setStep(u, func(s *StepReport) {
+					s.Status, s.Reason = StatusDone, "confirmed done by its check after an interrupted run"
+				})
+				x.emit(Event{Kind: EventStepSkipped, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Reason: "confirmed done by check"})
+				return x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateDone, Reason: "confirmed done by check"})
+			}
+			return x.skipLeaf(ctx, u, "already done (check)", true)
+		}
+	}
+	if d, ok := u.step.(Describer); ok && x.o.dryRun != nil {
+		if text := d.Describe(); text != "" {
+			x.o.dryRun.describe(Intent{Step: u.name, Host: u.host, Text: text})
+		}
+	}
+
+	// Write-ahead: in_progress is durable before the step runs.
+	if err := x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}); err != nil {
+		return &StepError{Step: u.name, Host: u.host, Err: err}
+	}
+	x.mu.Lock()
+	x.seq[u.name] = x.seqNext
+	x.seqNext++
+	if u.name == x.p.noReturn {
+		x.noReturn = true
+	}
+	x.mu.Unlock()
+	start := x.now()
+	x.setStep(u, func(s *StepReport) { s.Status, s.Start, s.Reason = StatusRunning, start, "" })
+	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
+	attempts, err := x.attempt(sctx, u, st)
+	dur := x.now().Sub(start)
+	rec := Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateDone, DurMS: ms(dur)}
+	if err != nil {
+		err = &StepError{Step: u.name, Host: u.host, Err: err}
+		rec.State, rec.Error = StateFailed, err.Error()
+	}
+	jerr := x.journalLazy(ctx, rec)
+	x.setStep(u, func(s *StepReport) {
+		s.Dur, s.Attempts = dur, attempts
+		s.Status = StatusDone
+		if err != nil {
+			s.Status, s.Err = StatusFailed, err.Error()
+		}
+	})
+	x.emit(Event{Kind: EventStepFinished, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Dur: dur, Err: err})
+	if err == nil && jerr != nil {
+		return &StepError{Step: u.name, Host: u.host, Err: jerr}
+	}
+	return err
+}
+
+// runHosts runs a PerHost node: bounded concurrency, optional canary,
+// failure budget. Host errors are joined *transport.HostError.
+func (x *run) runHosts(ctx context.Context, u *unit) error {
+	pol := u.hosts.policy
+	limit := pol.Concurrency
+	if limit == 0 {
+		limit = x.o.concurrency
+	}
+	budget := pol.FailureBudget
+	if budget == 0 {
+		budget = 1
+	}
+	hus := u.children
+	n := len(hus)
+	start := x.now()
+	x.emit(Event{Kind: EventStepStarted, Step: u.name, Index: u.index, Total: x.total(u), Hosts: n})
+	errs := make([]error, n)
+	var failures atomic.Int32
+	runOne := func(i int) {
+		hu := hus[i]
+		hs := x.now()
+		x.emit(Event{Kind: EventHostStarted, Step: u.name, Host: hu.host})
+		err := x.runNode(ctx, hu)
+		d := x.now().Sub(hs)
+		hr := &HostReport{Node: u.name, Host: hu.host, Status: StatusDone, Dur: d}
+		if err != nil {
+			failures.Add(1)
+			errs[i] = &transport.HostError{Host: hu.host, Err: err}
+			hr.Status, hr.Err = StatusFailed, err.Error()
+		}
+		x.mu.Lock()
+		x.hosts[u.name+"\x00"+hu.host] = hr
+		x.mu.Unlock()
+		x.emit(Event{Kind: EventHostFinished, Step: u.name, Host: hu.host, Dur: d, Err: err})
+	}
+	skipHost := func(i int, reason string) {
+		hu := hus[i]
+		x.mu.Lock()
+		x.hosts[u.name+"\x00"+hu.host] = &HostReport{Node: u.name, Host: hu.host, Status: StatusSkipped, Reason: reason}
+		x.mu.Unlock()
+		x.emit(Event{Kind: EventHostSkipped, Step: u.name, Host: hu.host, Reason: reason})
+	}
+	first := 0
+	if pol.Canary && n > 0 {
+		runOne(0)
+		first = 1
+		if errs[0] != nil {
+			for i := 1; i < n; i++ {
+				skipHost(i, "canary "+hus[0].host+" failed")
+			}
+		}
+	}
+	if first == 0 || errs[0] == nil {
+		sem := make(chan struct{}, limit)
+		var wg sync.WaitGroup
+	schedule:
+		for i := first; i < n; i++ {
+			acquired := false
+			select {
+			case sem <- struct{}{}:
+				acquired = true
+			case <-ctx.Done():
+			}
+			var reason string
+			switch {
+			case ctx.Err() != nil:
+				reason = "cancelled"
+			case int(failures.Load()) >= budget:
+				reason = fmt.Sprintf("failure budget of %d exhausted", budget)
+			}
+			if reason != "" {
+				if acquired {
+					<-sem
+				}
+				for j := i; j < n; j++ {
+					skipHost(j, reason)
+				}
+				break schedule
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				runOne(i)
+			}()
+		}
+		wg.Wait()
+	}
+	err := errors.Join(errs...)
+	x.emit(Event{Kind: EventStepFinished, Step: u.name, Index: u.index, Total: x.total(u), Hosts: n, Dur: x.now().Sub(start), Err: err})
+	return err
+}
+
+// rollback undoes attempted steps in reverse start order.
+func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
+	if x.noReturn {
+		return nil, &NoReturnError{Step: x.p.noReturn}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.o.rollbackTimeout)
+	defer cancel()
+	type cand struct {
+		u   *unit
+		seq int
+	}
+	var cands []cand
+	x.mu.Lock()
+	for name, seq := range x.seq {
+		u := x.p.units[name]
+		if u == nil || u.kind != kindLeaf {
+			continue
+		}
+		cands = append(cands, cand{u, seq})
+	}
+	x.mu.Unlock()
+	slices.SortFunc(cands, func(a, b cand) int { return b.seq - a.seq })
+	x.emit(Event{Kind: EventRollbackStarted})
+	defer func() { x.emit(Event{Kind: EventRollbackFinished, Err: err}) }()
+	for _, c := range cands {
+		u := c.u
+		if x.view.steps[u.name].State == StateRolledBack && !x.startedThisRun(u) {
+			continue
+		}
+		rb, ok := asRollbacker(u.step)
+		if !ok {
+			continue
+		}
+		st := x.rs.state(u.name, u.host)
+		if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollingBack}); err != nil {
+			return rolled, err
+		}
+		x.emit(Event{Kind: EventRollbackStarted, Step: u.name, Host: u.host})
+		start := x.now()
+		rerr := rb.Rollback(withStep(rctx, u.name, u.host), st)
+		d := x.now().Sub(start)
+		x.emit(Event{Kind: EventRollbackFinished, Step: u.name, Host: u.host, Dur: d, Err: rerr})
+		if rerr != nil {
+			serr := &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("rollback: %w", rerr)}
+			x.setStep(u, func(s *StepReport) { s.RollbackErr = rerr.Error() })
+			_ = x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollbackFailed, Error: serr.Error(), DurMS: ms(d)})
+			return rolled, serr
+		}
+		x.setStep(u, func(s *StepReport) { s.Status = StatusRolledBack })
+		if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRolledBack, DurMS: ms(d)}); err != nil {
+			return rolled, err
+		}
+		rolled = append(rolled, u.name)
+	}
+	return rolled, nil
+}
+
+func (x *run) startedThisRun(u *unit) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.seq[u.name] > x.recBase
+}
+
+// classify fills Completed, Failed and Pending in plan order.
+func (x *run) classify(pe *PartialError) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, name := range x.p.Steps() {
+		s := x.steps[name]
+		switch {
+		case s == nil && x.view.steps[name].State == StateDone:
+			pe.Completed = append(pe.Completed, name)
+		case s == nil:
+			pe.Pending = append(pe.Pending, name)
+		case s.Status == StatusFailed || s.Err != "" || s.RollbackErr != "":
+			pe.Failed = append(pe.Failed, name)
+		case s.Status == StatusDone || s.Status == StatusRolledBack:
+			pe.Completed = append(pe.Completed, name)
+		case s.Status == StatusSkipped:
+		default:
+			pe.Pending = append(pe.Pending, name)
+		}
+	}
+}
+
+func (x *run) fillReport(rep *Report, end time.Time) {
+	rep.End = end
+	rep.Dur = end.Sub(rep.Start)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, name := range x.p.Steps() {
+		u := x.p.units[name]
+		if s := x.steps[name]; s != nil {
+			sr := *s
+			if d, ok := u.step.(Describer); ok {
+				sr.Description = d.Describe()
+			}
+			rep.Steps = append(rep.Steps, sr)
+			continue
+		}
+		sr := StepReport{Name: name, Host: u.host, Status: StatusPending}
+		if prev := x.view.steps[name]; prev.State == StateDone {
+			sr.Status, sr.Reason = StatusDone, "done in an earlier run"
+		}
+		rep.Steps = append(rep.Steps, sr)
+	}
+	x.p.walk(x.p.root, func(u *unit) {
+		if u.kind != kindHost {
+			return
+		}
+		if h := x.hosts[u.parent.name+"\x00"+u.host]; h != nil {
+			rep.Hosts = append(rep.Hosts, *h)
+		}
+	})
+	open := map[string]time.Time{}
+	for _, m := range x.marks {
+		switch m.Type {
+		case RecordServiceDown:
+			if _, ok := open[m.Service]; !ok {
+				open[m.Service] = m.Time
+			}
+		case RecordServiceUp:
+			if t, ok := open[m.Service]; ok {
+				rep.Downtime = append(rep.Downtime, Window{Service: m.Service, Start: t, End: m.Time, Dur: m.Time.Sub(t)})
+				delete(open, m.Service)
+			}
+		}
+	}
+	for _, svc := range slices.Sorted(mapsKeys(open)) {
+		t := open[svc]
+		rep.Downtime = append(rep.Downtime, Window{Service: svc, Start: t, End: end, Open: true, Dur: end.Sub(t)})
+	}
+	rep.fillMS()
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
