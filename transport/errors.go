@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Conditions callers branch on. Transports wrap them, so test with
@@ -68,7 +69,7 @@ func (e *ExitError) Error() string {
 // joined with "; ".
 func StderrTail(stderr []byte, max int) string {
 	s := strings.TrimSpace(string(bytes.ToValidUTF8(stderr, []byte("?"))))
-	if s == "" {
+	if s == "" || max <= 0 {
 		return ""
 	}
 	lines := strings.Split(s, "\n")
@@ -81,7 +82,11 @@ func StderrTail(stderr []byte, max int) string {
 		}
 		if size+len(l) > max {
 			if len(kept) == 0 {
-				kept = append(kept, "..."+l[len(l)-max:])
+				cut := l[len(l)-max:]
+				for len(cut) > 0 && !utf8.RuneStart(cut[0]) {
+					cut = cut[1:] // never split a character
+				}
+				kept = append(kept, "..."+cut)
 			}
 			break
 		}

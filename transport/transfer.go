@@ -28,10 +28,14 @@ printf '%s %s %s\n' "${sum%% *}" "$size" "$tmp"`
 const finishScript = `chmod "$3" -- "$1" && { [ -z "$4" ] || chown -- "$4" "$1"; } && mv -f -- "$1" "$2" || { rm -f -- "$1"; exit 1; }`
 
 // downloadScript copies $1 to stdout while hashing it and prints the hash
-// on stderr's last line.
+// on stderr's last line. The file is opened first: a pipeline's status is
+// its last command's, so a failed `< "$1"` on tee would otherwise pass as
+// an empty file.
 const downloadScript = `exec 3>&1
-if command -v openssl >/dev/null 2>&1; then sum=$(tee /dev/fd/3 < "$1" | openssl dgst -sha256 -r) || exit 1
-else sum=$(tee /dev/fd/3 < "$1" | sha256sum) || exit 1; fi
+exec 4< "$1" || exit 1
+if [ -d "$1" ]; then printf '%s: is a directory\n' "$1" >&2; exit 1; fi
+if command -v openssl >/dev/null 2>&1; then sum=$(tee /dev/fd/3 <&4 | openssl dgst -sha256 -r) || exit 1
+else sum=$(tee /dev/fd/3 <&4 | sha256sum) || exit 1; fi
 printf 'upgradekit-sha256 %s\n' "${sum%% *}" >&2`
 
 // Upload writes r to dst on the host behind t. It uses t's own Uploader
