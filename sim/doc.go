@@ -1,0 +1,61 @@
+// Package sim simulates OpenNebula clouds behind transport.Transport, so
+// upgrade procedures (and users' own upgrade programs) run end to end with
+// no cloud at all, in milliseconds of real time.
+//
+// A Cloud holds zones (zone 0 plus federation slaves 100+), each with one
+// or more front-ends (Raft HA with SERVER_IDs 0, 1, ..., or a solo
+// SERVER_ID -1 front-end), hypervisor hosts and VMs. Every node is
+// reachable as a *Transport (Frontend, Host) that answers the commands an
+// upgrade sends, in the byte formats of the real tools (FACTS.md samples):
+//
+//   - onezone show/list/disable/enable/server-add/server-del/server-reset
+//     (-x, --json, --csv, table; "-" for servers that cannot be asked)
+//   - onedb backup/restore/version/upgrade/fsck/history (exit codes, file
+//     naming, "File exists", refusal while an oned answers at the client
+//     endpoint, federation slaves, per-version fsck exit codes)
+//   - onehost list/disable/enable/offline/sync, onevm list
+//   - oned --version, onecfg status/upgrade/init
+//   - systemctl start/stop/restart/is-active/list-units/show/daemon-reload
+//     with the OpenNebula units (stopping opennebula leaves flow, gate,
+//     hem, fireedge... running)
+//   - apt-get/apt, dpkg-query, dnf/yum, rpm, zypper: upgrades follow the
+//     repository file the node points at
+//   - /bin/sh -c scripts (interpreted by mvdan.cc/sh with every external
+//     command and file access simulated) and a small command set: cat,
+//     tee, cp, mv, rm, mkdir, chmod, chown, mktemp, sha256sum, openssl
+//     dgst, find (-printf, -exec), tar, stat, sed s///, grep, date, sleep,
+//     df, curl/wget (a stand-in key)...
+//
+// Anything else exits 127 with "sh: 1: X: not found"; unknown options of
+// the OpenNebula CLIs exit 255 with "invalid option: ...".
+//
+// The model covers what matters to an upgrade: Raft roles, terms, log
+// indexes and elections (a leader needs a majority; ~20 s after a full
+// stop; a lone node stays follower or candidate; writes need a majority),
+// code vs database versions (oned refuses to start on a mismatch, slaves
+// refuse a different shared version), zone disable blocking writes, the
+// VIP following the leader, package upgrades, VMs settling and hosts being
+// monitored over time.
+//
+// Time is virtual: every command advances the Clock by a realistic cost,
+// and waiting code advances it with Clock.Sleep or Clock.NewTimer (a
+// backoff.Timer). Events records what the cloud saw; APIWindows and
+// WriteWindows give the downtime a procedure caused. Inject, SetUnreachable,
+// SetStuck, SetFsckErrors and FailPackageUpgrade inject faults.
+//
+// Each front-end's database lives in memory (tables of rows, dumped and
+// restored in a mysqldump-like format; TableChecksums compares them). With
+// WithMariaDB a front-end's database is also mirrored in a real MariaDB
+// database after every command that changed it; `onedb backup` then runs
+// the real mysqldump, `onedb restore` the real mariadb client, and the
+// restored tables are read back into the model, so CHECKSUM TABLE over
+// the real databases tells whether followers equal the leader.
+//
+// SetUnreachable cuts a node off from the controller and from the other
+// nodes' CLI calls (raftstatus, the VIP), not from Raft replication.
+//
+// The same model answers on real hosts through the multi-call binary
+// sim/cmd/onesim (Invoke, Init), its state saved as JSON under a flock;
+// there the clock follows the wall clock and file access can go to the
+// real file system (Invocation.RealFiles).
+package sim
