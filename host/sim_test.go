@@ -1,5 +1,3 @@
-//go:build simcheck
-
 package host_test
 
 import (

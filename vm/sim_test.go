@@ -1,5 +1,3 @@
-//go:build simcheck
-
 package vm_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build simcheck
-
 package zone_test
 
 import (
