@@ -235,8 +235,11 @@ func startLocal(ctx context.Context) (s *Server, err error) {
 		}
 	}()
 	data := filepath.Join(base, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, err
+	tmp := filepath.Join(base, "tmp")
+	for _, d := range []string{data, tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	// mariadbd refuses to run as root: as root, hand the directory to the
 	// mysql user and let mariadbd drop privileges to it.
@@ -251,7 +254,7 @@ func startLocal(ctx context.Context) (s *Server, err error) {
 		if err := os.Chmod(base, 0o755); err != nil {
 			return nil, err
 		}
-		for _, p := range []string{base, data} {
+		for _, p := range []string{base, data, tmp} {
 			if err := os.Chown(p, uid, gid); err != nil {
 				return nil, err
 			}
@@ -270,7 +273,7 @@ func startLocal(ctx context.Context) (s *Server, err error) {
 	}
 	logFile := filepath.Join(base, "mysqld.err")
 	args := append([]string{"--no-defaults", "--datadir=" + data, "--socket=" + sock,
-		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--skip-name-resolve",
+		"--port=" + strconv.Itoa(port), "--tmpdir=" + tmp, "--bind-address=127.0.0.1", "--skip-name-resolve",
 		"--pid-file=" + filepath.Join(base, "mysqld.pid"), "--log-error=" + logFile,
 		"--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M", "--max-connections=300",
 		"--skip-log-bin"}, userArgs...)
