@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/ha"
+)
+
+// Exit codes of the example binaries.
+const (
+	ExitOK     = 0 // done (or nothing to do)
+	ExitFailed = 1 // failed; nothing changed or everything rolled back
+	ExitUsage  = 2 // bad flags or inventory
+	ExitResume = 3 // failed past the point of no return, or rollback failed: fix and --resume
+)
+
+// ErrUsage marks command-line and inventory mistakes (exit 2).
+var ErrUsage = errors.New("usage")
+
+// Flags are the common flags of the example binaries.
+type Flags struct {
+	Inventory   string
+	Simulate    bool
+	DryRun      bool
+	Resume      bool
+	Journal     string
+	JSON        bool
+	Output      bool
+	Leader      string
+	Concurrency int
+	NoCanary    bool
+	Budget      int
+}
+
+// Register defines the flags on fs; journal is the default journal path.
+func (f *Flags) Register(fs *flag.FlagSet, journal string) {
+	fs.StringVar(&f.Inventory, "inventory", "", "inventory `file` (YAML); without it the embedded simulated cloud is upgraded")
+	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated cloud (3 front-ends at 7.2.0 to 7.4.1); the default without --inventory")
+	fs.BoolVar(&f.DryRun, "dry-run", false, "run read-only probes, print every command a real run would execute, change nothing")
+	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
+	fs.StringVar(&f.Journal, "journal", journal, "journal `path` (write-ahead log used by --resume)")
+	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
+	fs.BoolVar(&f.Output, "output", false, "show the commands' output lines in the progress display")
+	fs.StringVar(&f.Leader, "leader", "", "front-end to treat as leader (default: asked from the zone)")
+	fs.IntVar(&f.Concurrency, "concurrency", 5, "hypervisors upgraded at once")
+	fs.BoolVar(&f.NoCanary, "no-canary", false, "do not upgrade the first hypervisor alone first")
+	fs.IntVar(&f.Budget, "failure-budget", 1, "hypervisor failures after which no new one starts")
+}
+
+// Check validates flag combinations; errors match ErrUsage.
+func (f *Flags) Check() error {
+	if f.Inventory != "" && f.Simulate {
+		return fmt.Errorf("%w: --inventory and --simulate exclude each other", ErrUsage)
+	}
+	if f.Inventory == "" {
+		f.Simulate = true
+	}
+	if f.Concurrency < 1 || f.Budget < 0 {
+		return fmt.Errorf("%w: --concurrency must be >= 1 and --failure-budget >= 0", ErrUsage)
+	}
+	if f.Journal == "" {
+		return fmt.Errorf("%w: --journal is empty", ErrUsage)
+	}
+	if f.Simulate && f.Resume {
+		return fmt.Errorf("%w: --resume: the simulated cloud lives in memory, there is nothing to resume", ErrUsage)
+	}
+	_, err := os.Stat(f.Journal)
+	exists := err == nil
+	switch {
+	case f.Resume && !exists:
+		return fmt.Errorf("%w: --resume: no journal at %s", ErrUsage, f.Journal)
+	case !f.Resume && exists && !f.DryRun && !f.Simulate:
+		return fmt.Errorf("%w: a journal exists at %s: pass --resume to continue that run, or move it away to start over", ErrUsage, f.Journal)
+	}
+	return nil
+}
+
+// PlanOptions returns the hypervisor options chosen by the flags.
+func (f *Flags) PlanOptions() []ha.Option {
+	return []ha.Option{ha.WithConcurrency(f.Concurrency), ha.WithCanary(!f.NoCanary), ha.WithFailureBudget(f.Budget)}
+}
+
+// Observer returns the progress observer: a console renderer, or JSON
+// lines with --json.
+func (f *Flags) Observer(w io.Writer) func(upgrade.Event) {
+	if f.JSON {
+		return upgrade.JSONLines(w)
+	}
+	c := upgrade.NewConsole(w)
+	c.ShowOutput = f.Output
+	return c.Observe
+}
+
+// ExitCode maps a run's error to the exit code: 0 success or nothing to
+// do, 3 when the run must be resumed (failed past the point of no return,
+// a rollback that failed, a step left in progress), 2 for usage, 1
+// otherwise (preflight refused, or rolled back).
+func ExitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, ha.ErrNothingToDo):
+		return ExitOK
+	case errors.Is(err, ErrUsage), errors.Is(err, upgrade.ErrInvalidPlan), errors.Is(err, ha.ErrInvalidInventory),
+		errors.Is(err, upgrade.ErrPlanMismatch):
+		return ExitUsage
+	case errors.Is(err, upgrade.ErrPointOfNoReturn), errors.Is(err, upgrade.ErrDirtyStep):
+		return ExitResume
+	}
+	if pe, ok := errors.AsType[*upgrade.PartialError](err); ok && pe.RollbackErr != nil {
+		return ExitResume
+	}
+	return ExitFailed
+}
+
+// PrintPlan writes the plan's steps, numbered, with its point of no
+// return.
+func PrintPlan(w io.Writer, p *upgrade.Plan, noReturn string) {
+	fmt.Fprintf(w, "plan %s\n", p.Name())
+	for i, s := range p.Steps() {
+		mark := ""
+		if s == noReturn {
+			mark = "   <- point of no return"
+		}
+		fmt.Fprintf(w, "  %2d. %s%s\n", i+1, s, mark)
+	}
+	fmt.Fprintln(w)
+}
+
+// LeaderFromJournal finds the front-end of z that, as the plan's leader,
+// gives the plan recorded in the journal at path (its fingerprint).
+func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgrade.Plan, error)) (string, error) {
+	recs, err := upgrade.ReadJournal(path)
+	if err != nil {
+		return "", err
+	}
+	fp := ""
+	for _, r := range recs {
+		if r.Type == upgrade.RecordPlan {
+			fp = r.Fingerprint
+		}
+	}
+	if fp == "" {
+		return "", fmt.Errorf("journal %s records no plan", path)
+	}
+	for _, fe := range z.Frontends {
+		p, err := build(fe.Name)
+		if err != nil {
+			return "", err
+		}
+		if p.Fingerprint() == fp {
+			return fe.Name, nil
+		}
+	}
+	return "", fmt.Errorf("journal %s: no front-end of zone %d as leader gives its plan; pass --leader", path, z.ID)
+}

@@ -1,0 +1,24 @@
+// Package ha upgrades an OpenNebula HA cluster (a single front-end being
+// an HA cluster of one) to a new release with the procedure of FACTS.md
+// §6.2 as corrected in §11: VMs settled; hosts disabled with their states
+// recorded; every OpenNebula service stopped, followers first, the leader
+// last; configuration and databases backed up on every node; repository,
+// packages, onecfg on every node; onedb upgrade and fsck on the leader; the
+// leader's upgraded database copied (checksummed) and restored on every
+// follower; configuration synced keeping each follower's SERVER_ID;
+// daemon-reload; a majority started first, then the rest; the zone in
+// sync; the followers' databases equal to the leader's; the hypervisors
+// upgraded (package upgrade/hypervisors); the hosts back to their states.
+//
+// Plan returns the procedure as an upgrade.Plan with its preflight checks
+// and its point of no return (the first start of the new release); run it
+// with upgrade.NewRunner, giving every host of Inventory.Hosts a transport
+// with upgrade.WithHosts. The engine provides the dry run, the journal and
+// resume, the rollback, the events and the report with the downtime
+// window. Use upgrade/path to choose between this full procedure and a
+// rolling one; the versions preflight check refuses downgrades and jumps
+// over a minor release.
+//
+// The inventory types are shared by every OpenNebula procedure; the
+// options apply to upgrade/hypervisors too.
+package ha

@@ -1,0 +1,297 @@
+package ha
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/hypervisors"
+	"github.com/upgradekit/upgradekit/upgrade/internal/nebula"
+)
+
+// Inventory types, shared by every OpenNebula procedure.
+type (
+	// Inventory is the cloud to upgrade (see the fields' documentation).
+	Inventory = nebula.Inventory
+	// Zone is one zone: front-ends and hypervisors.
+	Zone = nebula.Zone
+	// Frontend is one front-end: name, SSH address, SERVER_ID.
+	Frontend = nebula.Frontend
+	// Hypervisor is one hypervisor host: name, SSH address, kind.
+	Hypervisor = nebula.Hypervisor
+	// Repository is the target release's package repository.
+	Repository = nebula.Repository
+	// ChecksumFunc takes a front-end database's table checksums.
+	ChecksumFunc = nebula.ChecksumFunc
+)
+
+// Option configures Plan; the same options serve upgrade/hypervisors.
+type Option = nebula.Option
+
+// WithLeader names the front-end upgraded first, whose database the
+// followers receive: the zone's current leader (checked by preflight).
+// Default: the zone's first front-end.
+func WithLeader(name string) Option { return nebula.WithLeader(name) }
+
+// WithCLIUser runs onezone, onehost and onevm as user through sudo (e.g.
+// "oneadmin" when the SSH user cannot read oneadmin's credentials).
+func WithCLIUser(user string) Option { return nebula.WithCLIUser(user) }
+
+// WithLogger sets the logger (default zap.NewNop()).
+func WithLogger(l *zap.Logger) Option { return nebula.WithLogger(l) }
+
+// WithClock sets the clock for backup names and waits (default time.Now).
+func WithClock(now func() time.Time) Option { return nebula.WithClock(now) }
+
+// WithTimer sets the timers waits sleep on (the simulator's virtual ones).
+func WithTimer(newTimer func() backoff.Timer) Option { return nebula.WithTimer(newTimer) }
+
+// WithSudo sets whether root commands go through sudo (default true).
+func WithSudo(sudo bool) Option { return nebula.WithSudo(sudo) }
+
+// WithChecksums sets how follower database checksums are taken (default:
+// Inventory.DB through the transports' Dialer; skipped without either).
+func WithChecksums(fn ChecksumFunc) Option { return nebula.WithChecksums(fn) }
+
+// WithWaitTimeout bounds each wait (VMs settled, services stopped, zone
+// in sync; default 10 minutes).
+func WithWaitTimeout(d time.Duration) Option { return nebula.WithWaitTimeout(d) }
+
+// WithPollInterval sets the first and largest interval between polls.
+func WithPollInterval(first, largest time.Duration) Option {
+	return nebula.WithPollInterval(first, largest)
+}
+
+// WithBackupDir sets where database backups go on the front-ends.
+func WithBackupDir(dir string) Option { return nebula.WithBackupDir(dir) }
+
+// WithSyncExclude leaves paths of /etc/one (relative) out of the sync to
+// the followers.
+func WithSyncExclude(paths ...string) Option { return nebula.WithSyncExclude(paths...) }
+
+// WithMaxLag lets followers trail the leader by n log entries when
+// checking the zone is in sync (default 0).
+func WithMaxLag(n int64) Option { return nebula.WithMaxLag(n) }
+
+// WithConcurrency sets how many hypervisors are upgraded at once.
+func WithConcurrency(n int) Option { return nebula.WithConcurrency(n) }
+
+// WithCanary sets whether the first hypervisor goes alone (default true).
+func WithCanary(on bool) Option { return nebula.WithCanary(on) }
+
+// WithFailureBudget sets after how many hypervisor failures no new one
+// starts (default 1).
+func WithFailureBudget(n int) Option { return nebula.WithFailureBudget(n) }
+
+// WithMinFree sets the free space the disk-space check wants.
+func WithMinFree(n int64) Option { return nebula.WithMinFree(n) }
+
+// Step and group names of the plan (full names: "upgrade/fe2/stop",
+// "upgrade/fe1/packages", "leader/onedb-upgrade",
+// "followers/fe2/seed/restore",
+// "hypervisors/kvm1/upgrade/packages").
+const (
+	StepVMs          = "vms-settled"
+	StepDisable      = "hosts-disable"
+	StepUpgrade      = "upgrade"
+	StepPrepare      = "prepare"
+	StepLeader       = "leader"
+	StepFollowers    = "followers"
+	StepReload       = "daemon-reload"
+	StepStart        = "start"
+	StepStartQuorum  = "start/majority"
+	StepWaitLeader   = "start/leader"
+	StepStartRest    = "start/rest"
+	StepWaitInSync   = "wait-in-sync"
+	StepChecksums    = "db-checksums"
+	StepHypervisors  = hypervisors.StepHypervisors
+	StepHostsRestore = "hosts-restore"
+
+	// ServiceAPI and ServiceWrites name the report's downtime windows:
+	// the zone's API (down from the leader's stop), and its write path
+	// (down from the stop that leaves too few servers for a majority).
+	// Both end when a leader is elected again.
+	ServiceAPI    = nebula.Service
+	ServiceWrites = nebula.ServiceWrites
+
+	// PointOfNoReturn is the step after whose start a failure is not
+	// rolled back: the new release runs and takes writes that the old
+	// backups do not have. Fix the cause and resume.
+	PointOfNoReturn = StepStartQuorum
+)
+
+// Preflight check names (skip one with upgrade.WithPreflightSkip).
+const (
+	CheckReachable = nebula.CheckReachable
+	CheckVersions  = nebula.CheckVersions
+	CheckLeader    = nebula.CheckLeader
+	CheckInSync    = nebula.CheckInSync
+	CheckVMs       = nebula.CheckVMs
+	CheckDisk      = nebula.CheckDisk
+	CheckMonitor   = nebula.CheckMonitor
+)
+
+// Conditions callers branch on (from preflight); test with errors.Is.
+var (
+	ErrInvalidInventory = nebula.ErrInvalidInventory
+	ErrNothingToDo      = nebula.ErrNothingToDo
+	ErrInconsistent     = nebula.ErrInconsistent
+	ErrWrongLeader      = nebula.ErrWrongLeader
+	ErrLowDisk          = nebula.ErrLowDisk
+	ErrMonitorAddress   = nebula.ErrMonitorAddress
+)
+
+// Plan returns the full HA upgrade of the inventory's zone (exactly one
+// zone; a single front-end is an HA cluster of one) to inv.Target, as
+// FACTS §6.2 describes it with the §11 corrections:
+//
+//	prepare/<fe>/upgrade/    on every front-end, before any outage:
+//	  backup-config          /etc/one, remotes/etc, .one, /etc/onecfg.conf
+//	  repository             repository switched to the target series (a
+//	                         bad URL or token fails here, nothing stopped)
+//	vms-settled              no VM transient; stop at once on failed VMs
+//	hosts-disable            hosts' states recorded, enabled ones disabled
+//	upgrade/<fe>/            node by node, followers first, leader last:
+//	  stop                   every OpenNebula service stopped, verified
+//	  backup-db              onedb backup (what a rollback restores)
+//	  packages               packages upgraded, config files kept
+//	  onecfg                 onecfg upgrade
+//	leader/onedb-upgrade     onedb upgrade
+//	leader/onedb-fsck        onedb fsck
+//	leader/onedb-backup      backup of the upgraded database
+//	followers/<f>/seed/      copy-backup (checksummed), restore (onedb
+//	                         restore -f), sync-config (keeping the
+//	                         follower's SERVER_ID)
+//	daemon-reload/<fe>/systemd  systemctl daemon-reload
+//	start/majority           leader + enough followers for a majority
+//	start/leader             a leader elected: API and writes up
+//	start/rest               the other front-ends
+//	wait-in-sync             one leader, followers caught up
+//	db-checksums             followers' tables equal the leader's
+//	hypervisors/<h>/upgrade/.. node package, libvirtd, onehost sync, state
+//	hosts-restore            every host back to its recorded state
+//
+// Preflight: SSH reachable, versions consistent and the upgrade allowed
+// (upgrade/path: no downgrade, no skipped minor), one leader (the plan's),
+// zone in sync, no VM in a failure state, disk space for the backups,
+// MONITOR_ADDRESS set to the VIP on every HA front-end. On a
+// resumed run the checks of a live zone are not applied.
+//
+// Before PointOfNoReturn a failure rolls back: packages pinned back to
+// their old versions from the old repository, databases restored from
+// their backups, configuration restored, the old services started, hosts
+// back to their states. The zone is never disabled (`onezone disable` in
+// HA can leave it without a leader, OpenNebula #8120).
+//
+// Run the plan with upgrade.WithHosts mapping every name of inv.Hosts()
+// to its transport.
+func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
+	if len(inv.Zones) != 1 {
+		return nil, fmt.Errorf("%w: the HA procedure upgrades one zone, the inventory has %d", ErrInvalidInventory, len(inv.Zones))
+	}
+	k, err := nebula.New(inv, opts...)
+	if err != nil {
+		return nil, err
+	}
+	z := inv.Zones[0]
+	leader, err := k.Leader(z)
+	if err != nil {
+		return nil, err
+	}
+	followers := z.Followers(leader)
+	fronts := append(append([]string(nil), followers...), leader)
+
+	// Node by node, followers first: stop, back up the database, upgrade
+	// packages and configuration. The followers are upgraded while the
+	// leader still serves the API (and, until too few servers run for a
+	// majority, takes writes); the API is down from the leader's stop.
+	var offline []upgrade.Node
+	running := len(fronts)
+	writesDown := false
+	for _, f := range fronts {
+		running--
+		var down []string
+		if running < z.Majority() && !writesDown {
+			down, writesDown = append(down, ServiceWrites), true
+		}
+		if f == leader {
+			down = append(down, ServiceAPI)
+		}
+		offline = append(offline, upgrade.Phase(f,
+			k.StopServicesMarking("stop", f, down...),
+			k.BackupDB("backup-db", f),
+			k.UpgradePackages("packages", f),
+			k.UpgradeConfig("onecfg", f),
+		))
+	}
+
+	nodes := []upgrade.Node{
+		upgrade.PerHost(StepPrepare, fronts, func(string) upgrade.Node {
+			return upgrade.Phase("upgrade",
+				k.BackupConfig("backup-config", ""),
+				k.SwitchRepository("repository", "", ""),
+			)
+		}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts), FailureBudget: len(fronts)}),
+		k.VMsSettled(StepVMs, leader),
+		k.DisableHosts(StepDisable, z, leader),
+		upgrade.Phase(StepUpgrade, offline...),
+		upgrade.Phase(StepLeader,
+			k.UpgradeDB("onedb-upgrade", leader),
+			k.FsckDB("onedb-fsck", leader),
+			k.BackupUpgradedDB("onedb-backup", z, leader),
+		),
+	}
+	// Every follower is seeded before anything starts: a follower whose
+	// database is replaced while a leader runs needs `onezone
+	// server-reset` and a backup fresher than the leader's last writes
+	// (FACTS §7, "Recovering Servers"), which the procedure avoids.
+	if len(followers) > 0 {
+		nodes = append(nodes, upgrade.PerHost(StepFollowers, followers, func(string) upgrade.Node {
+			return upgrade.Phase("seed",
+				k.CopyUpgradedDB("copy-backup", "", z, leader),
+				k.RestoreUpgradedDB("restore", "", z),
+				k.SyncConfig("sync-config", "", z, leader),
+			)
+		}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(followers)}))
+	}
+	// Enough nodes for a majority start first; the API is up as soon as
+	// they elect a leader, and the others start after that.
+	quorum := append([]string{leader}, followers[:z.Majority()-1]...)
+	rest := followers[z.Majority()-1:]
+	starts := []upgrade.Node{
+		k.StartServices("majority", quorum),
+		k.WaitLeader("leader", z, leader, ServiceAPI, ServiceWrites),
+	}
+	if len(rest) > 0 {
+		starts = append(starts, k.StartServices("rest", rest))
+	}
+	nodes = append(nodes,
+		upgrade.PerHost(StepReload, fronts, func(string) upgrade.Node { return k.DaemonReload("systemd", "") }).
+			WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}),
+		upgrade.Phase(StepStart, starts...),
+	)
+	nodes = append(nodes,
+		k.WaitInSync(StepWaitInSync, z, leader, false),
+		k.CompareChecksums(StepChecksums, z, leader),
+	)
+	if len(z.Hypervisors) > 0 {
+		nodes = append(nodes, upgrade.PerHost(StepHypervisors, z.HypervisorNames(), k.HypervisorNodes(z, leader)).WithParallel(k.Parallel()))
+	}
+	nodes = append(nodes, k.RestoreHosts(StepHostsRestore, z, leader))
+
+	p := upgrade.NewPlan(fmt.Sprintf("ha-upgrade zone %d → %s", z.ID, k.Target()), nodes...).
+		PointOfNoReturn(PointOfNoReturn).
+		WithPreflight(
+			k.CheckReachableHosts(inv.Hosts()),
+			k.CheckVersionsConsistent(z, leader),
+			k.CheckOneLeader(z, leader),
+			k.CheckZoneInSync(z, leader),
+			k.CheckNoFailedVMs(leader),
+			k.CheckDiskSpace(z, k.MinFree()),
+			k.CheckMonitorAddress(z),
+		)
+	return p, p.Validate()
+}
