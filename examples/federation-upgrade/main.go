@@ -1,0 +1,273 @@
+// Command federation-upgrade upgrades an OpenNebula federation (a master
+// zone and its slave zones, each a single front-end or an HA cluster) with
+// the coordinated procedure of package upgrade/federation: zones disabled
+// (slaves first), all stopped, the master upgraded, its federated backup
+// restored in every slave (minor upgrades), the slaves upgraded, zones
+// enabled (master first). It prints the plan, runs it with a live progress
+// display (or JSON events), and prints the report with per-step timings
+// and each zone's downtime window.
+//
+//	go run ./examples/federation-upgrade                 # simulated federation, 7.2.0 → 7.4.1
+//	go run ./examples/federation-upgrade --dry-run
+//	go run ./examples/federation-upgrade --inventory federation.yaml
+//	go run ./examples/federation-upgrade --inventory federation.yaml --resume
+//
+// The inventory lists the master zone first (`zones:`), each zone with
+// its endpoint (the VIP) and, optionally, its current leader.
+//
+// Exit codes: 0 done, 1 failed (nothing changed or rolled back), 2 usage,
+// 3 failed past the point of no return: fix the cause and run again with
+// --resume.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+
+	"github.com/upgradekit/upgradekit/examples/internal/cli"
+	"github.com/upgradekit/upgradekit/host"
+	"github.com/upgradekit/upgradekit/onedconf"
+	"github.com/upgradekit/upgradekit/sim"
+	"github.com/upgradekit/upgradekit/transport"
+	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/federation"
+	"github.com/upgradekit/upgradekit/zone"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("federation-upgrade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f cli.Flags
+	f.Register(fs, "federation-upgrade.journal")
+	if err := fs.Parse(args); err != nil {
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "federation-upgrade: unexpected arguments %q\n", fs.Args())
+		return cli.ExitUsage
+	}
+	if err := f.Check(); err != nil {
+		fmt.Fprintln(stderr, "federation-upgrade:", err)
+		return cli.ExitUsage
+	}
+	if f.Leader != "" {
+		fmt.Fprintln(stderr, "federation-upgrade: --leader: give each zone's leader in the inventory (zones[].leader)")
+		return cli.ExitUsage
+	}
+	code, err := upgradeFederation(ctx, &f, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "federation-upgrade:", err)
+	}
+	return code
+}
+
+func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writer) (int, error) {
+	var (
+		inv      federation.Inventory
+		hosts    map[string]transport.Transport
+		planOpts = []federation.Option{federation.WithShared(f.PlanOptions()...)}
+		runOpts  []upgrade.Option
+		cloud    *sim.Cloud
+		leaders  = map[int]string{}
+	)
+	if f.Simulate {
+		c, i, h, err := simulate(ctx, "7.2.0", "7.4.1")
+		if err != nil {
+			return cli.ExitFailed, err
+		}
+		cloud, inv, hosts = c, i, h
+		planOpts = append(planOpts, federation.WithClock(c.Now), federation.WithTimer(c.Clock().NewTimer))
+		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithClock(c.Now))
+	} else {
+		file, err := cli.LoadFile(f.Inventory)
+		if err != nil {
+			return cli.ExitUsage, err
+		}
+		if inv, err = file.Inventory(); err != nil {
+			return cli.ExitUsage, err
+		}
+		h, pool, err := cli.SSHHosts(file, inv)
+		if err != nil {
+			return cli.ExitUsage, err
+		}
+		defer pool.Close()
+		hosts = h
+		planOpts = append(planOpts, federation.WithSudo(file.Sudo()))
+		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)))
+		for _, z := range file.Zones {
+			if z.Leader != "" {
+				leaders[z.ID] = z.Leader
+			}
+		}
+	}
+	// Each zone's leader goes first: the plan upgrades it first and asks
+	// it about its zone.
+	for i, z := range inv.Zones {
+		l, ok := leaders[z.ID]
+		if !ok {
+			found, err := cli.FindLeader(ctx, z, hosts)
+			if err != nil && !f.Resume {
+				return cli.ExitFailed, fmt.Errorf("zone %d: %w", z.ID, err)
+			}
+			l = found
+		}
+		inv.Zones[i] = leaderFirst(z, l)
+	}
+	if cloud != nil {
+		info := stdout
+		if f.JSON {
+			info = stderr
+		}
+		for _, z := range inv.Zones {
+			fmt.Fprintf(info, "simulated zone %d %s: front-ends %v at 7.2.0, hypervisors %v\n", z.ID, z.Name, z.FrontendNames(), z.HypervisorNames())
+		}
+		fmt.Fprintf(info, "target %s\n\n", inv.Target)
+	}
+	plan, err := federation.Plan(inv, planOpts...)
+	if err != nil {
+		return cli.ExitCode(err), err
+	}
+	master := inv.Zones[0]
+	if !f.JSON {
+		cli.PrintPlan(stdout, plan, federation.PointOfNoReturn(master.ID))
+	}
+	var rec *upgrade.Recorder
+	if f.DryRun {
+		rec = upgrade.NewRecorder()
+		runOpts = append(runOpts, upgrade.WithDryRun(rec))
+	} else if !f.Simulate {
+		lock, err := upgrade.NewHostLock(hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation")
+		if err != nil {
+			return cli.ExitFailed, err
+		}
+		runOpts = append(runOpts, upgrade.WithLocker(lock))
+	}
+	runOpts = append(runOpts, upgrade.WithObserver(f.Observer(stdout)))
+	r, err := upgrade.NewRunner(plan, runOpts...)
+	if err != nil {
+		return cli.ExitCode(err), err
+	}
+	rep, runErr := r.Run(ctx)
+	if f.JSON {
+		if err := rep.WriteJSON(stdout); err != nil {
+			return cli.ExitFailed, err
+		}
+	} else {
+		fmt.Fprintln(stdout)
+		if err := rep.WriteText(stdout); err != nil {
+			return cli.ExitFailed, err
+		}
+		if rec != nil {
+			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
+			if err := rec.WriteText(stdout); err != nil {
+				return cli.ExitFailed, err
+			}
+		}
+		if cloud != nil {
+			for _, z := range inv.Zones {
+				fmt.Fprintf(stdout, "simulator: zone %d API downtime %s, write downtime %s (virtual time)\n",
+					z.ID, cloud.APIDowntime(z.ID), cloud.WriteDowntime(z.ID))
+			}
+		}
+	}
+	code := cli.ExitCode(runErr)
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, federation.ErrNothingToDo):
+		fmt.Fprintln(stderr, "federation-upgrade: nothing to do:", runErr)
+		return code, nil
+	case code == cli.ExitResume:
+		fmt.Fprintf(stderr, "federation-upgrade: fix the cause, then run again with --resume --journal %s\n", f.Journal)
+	}
+	return code, runErr
+}
+
+// leaderFirst moves front-end leader to the head of z's list.
+func leaderFirst(z federation.Zone, leader string) federation.Zone {
+	i := slices.IndexFunc(z.Frontends, func(fe federation.Frontend) bool { return fe.Name == leader })
+	if i <= 0 {
+		return z
+	}
+	fes := append([]federation.Frontend{z.Frontends[i]}, slices.Delete(slices.Clone(z.Frontends), i, i+1)...)
+	z.Frontends = fes
+	return z
+}
+
+// simulate builds the embedded federation (sim.Federation) and describes
+// it as an inventory: zones and SERVER_IDs from each front-end's
+// oned.conf, endpoints from `onezone list`, hypervisors from each zone's
+// host pool.
+func simulate(ctx context.Context, version, target string) (*sim.Cloud, federation.Inventory, map[string]transport.Transport, error) {
+	c, err := sim.Federation(version)
+	if err != nil {
+		return nil, federation.Inventory{}, nil, err
+	}
+	hosts := map[string]transport.Transport{}
+	for _, n := range c.Hypervisors() {
+		hosts[n] = c.MustHost(n)
+	}
+	byZone := map[int]*federation.Zone{}
+	var masterFE string
+	for _, n := range c.Frontends() {
+		hosts[n] = c.MustFrontend(n)
+		data, err := c.ReadFile(n, "/etc/one/oned.conf")
+		if err != nil {
+			return nil, federation.Inventory{}, nil, err
+		}
+		conf, err := onedconf.Parse(data)
+		if err != nil {
+			return nil, federation.Inventory{}, nil, err
+		}
+		fed, err := conf.Federation()
+		if err != nil {
+			return nil, federation.Inventory{}, nil, err
+		}
+		if fed.Mode == "MASTER" && masterFE == "" {
+			masterFE = n
+		}
+		z := byZone[fed.ZoneID]
+		if z == nil {
+			z = &federation.Zone{ID: fed.ZoneID}
+			byZone[fed.ZoneID] = z
+		}
+		z.Frontends = append(z.Frontends, federation.Frontend{Name: n, Address: n, ServerID: fed.ServerID})
+	}
+	if masterFE == "" {
+		return nil, federation.Inventory{}, nil, errors.New("simulated federation has no master front-end")
+	}
+	zs, err := zone.List(ctx, hosts[masterFE], zone.WithEndpoint("http://localhost:2633/RPC2"))
+	if err != nil {
+		return nil, federation.Inventory{}, nil, err
+	}
+	inv := federation.Inventory{Target: target, Repository: federation.Repository{URL: cli.SimRepoURL}}
+	for _, s := range zs {
+		z := byZone[s.ID]
+		if z == nil {
+			continue
+		}
+		z.Name, z.Endpoint = s.Name, s.Endpoint
+		hs, err := host.List(ctx, hosts[z.Frontends[0].Name])
+		if err != nil {
+			return nil, federation.Inventory{}, nil, err
+		}
+		for _, h := range hs {
+			z.Hypervisors = append(z.Hypervisors, federation.Hypervisor{Name: h.Name, Address: h.Name})
+		}
+		inv.Zones = append(inv.Zones, *z) // onezone list: ascending IDs, the master (0) first
+	}
+	return c, inv, hosts, nil
+}

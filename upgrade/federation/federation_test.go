@@ -1,0 +1,234 @@
+package federation_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upgradekit/upgradekit/sim"
+	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/federation"
+	"github.com/upgradekit/upgradekit/zone"
+)
+
+var local = zone.WithEndpoint("http://localhost:2633/RPC2")
+
+// checkFederation checks every front-end's release and database, every
+// zone enabled and in sync, and the FED_INDEX equal everywhere.
+func checkFederation(t *testing.T, c *sim.Cloud, version, db string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, n := range c.Frontends() {
+		st := status(t, c, n)
+		assert.Equal(t, version, st.Version, n)
+		assert.Equal(t, db, st.DBShared, n)
+		assert.Equal(t, db, st.DBLocal, n)
+		assert.Equal(t, "active", st.Units["opennebula"], n)
+	}
+	zs, err := zone.FederationInSync(ctx, c.MustFrontend("fr-fe1"), local)
+	require.NoError(t, err)
+	require.Len(t, zs, 3)
+	for _, z := range zs {
+		assert.Equal(t, zone.Enabled, z.State, z.ID)
+		assert.True(t, z.FedIndex.Known(), z.ID)
+	}
+	for zid, via := range map[int]string{0: "fr-fe2", 100: "ge-fe1", 101: "us-fe1"} {
+		z, err := zone.Show(ctx, c.MustFrontend(via), zid, local)
+		require.NoError(t, err)
+		assert.NoError(t, z.CheckSync(0), zid)
+	}
+}
+
+// zoneCommands returns, in order, the `onezone enable|disable` commands
+// the cloud received (as "disable 100").
+func zoneCommands(c *sim.Cloud) []string {
+	var out []string
+	for _, e := range c.Events() {
+		if e.Kind != sim.EventCommand {
+			continue
+		}
+		f := strings.Fields(e.Detail)
+		if len(f) >= 3 && f[0] == "onezone" && (f[1] == "enable" || f[1] == "disable") {
+			out = append(out, f[1]+" "+f[2])
+		}
+	}
+	return out
+}
+
+func TestFederationEndToEnd(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	start := c.Now()
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "7.4.1", "7.4.0")
+
+	// Slaves disabled before the master, the master enabled first.
+	assert.Equal(t, []string{"disable 100", "disable 101", "disable 0", "enable 0", "enable 100", "enable 101"}, zoneCommands(c))
+	// The federated backup went to each slave leader and was restored.
+	for _, n := range []string{"ge-fe2", "us-fe1"} {
+		assert.True(t, slices.ContainsFunc(c.Commands(n), func(s string) bool {
+			return strings.Contains(s, "onedb restore --federated")
+		}), n)
+	}
+	assert.Len(t, rep.Downtime, 3)
+	for _, z := range []int{0, 100, 101} {
+		t.Logf("federation zone %d: write downtime %s (sim), API downtime %s", z, c.WriteDowntime(z), c.APIDowntime(z))
+	}
+	t.Logf("federation 3 zones: virtual duration %s, report downtime per zone %v", c.Now().Sub(start), windows(rep))
+}
+
+func windows(rep upgrade.Report) []string {
+	var out []string
+	for _, w := range rep.Downtime {
+		out = append(out, w.Service+"="+w.Dur.String())
+	}
+	return out
+}
+
+func TestFederationPatchSkipsFederatedRestore(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.4.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "7.4.1", "7.4.0")
+	for _, n := range c.Frontends() {
+		for _, cmd := range c.Commands(n) {
+			assert.NotContains(t, cmd, "--federated", n)
+		}
+	}
+}
+
+func TestFederationDryRun(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	rec := upgrade.NewRecorder()
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{}, upgrade.WithDryRun(rec))
+	require.NoError(t, err)
+	for _, e := range c.Events() {
+		switch e.Kind {
+		case sim.EventPackage, sim.EventUnitStop, sim.EventWriteDown, sim.EventAPIDown:
+			t.Errorf("dry run changed the cloud: %s %s %s", e.Node, e.Kind, e.Detail)
+		}
+	}
+	assert.Empty(t, zoneCommands(c))
+	var text strings.Builder
+	require.NoError(t, rec.WriteText(&text))
+	for _, want := range []string{
+		"would run onezone disable 100 --endpoint http://192.168.150.2:2633/RPC2",
+		"would run onezone disable 0 --endpoint http://192.168.150.1:2633/RPC2",
+		"onedb backup -f --federated -- /var/lib/one/backups/upgradekit/federated-7.4.1.sql",
+		"would run onezone enable 101 --endpoint http://192.168.150.3:2633/RPC2",
+	} {
+		assert.Contains(t, text.String(), want)
+	}
+	checkFederation(t, c, "7.2.0", "7.2.0")
+}
+
+func TestFederationFaultRollsBack(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	require.NoError(t, c.FailPackageUpgrade("us-fe1"))
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	var pe *upgrade.PartialError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []string{"zone-101/leader/packages"}, pe.Failed)
+	require.NoError(t, pe.RollbackErr)
+	c.ClearFaults()
+	// Every zone back on 7.2.0, enabled, in sync; nothing lost.
+	checkFederation(t, c, "7.2.0", "7.2.0")
+	cmds := zoneCommands(c)
+	require.GreaterOrEqual(t, len(cmds), 3)
+	assert.Equal(t, "enable 0", cmds[len(cmds)-3], "master enabled first on rollback")
+	assert.ElementsMatch(t, []string{"enable 0", "enable 100", "enable 101"}, cmds[len(cmds)-3:])
+}
+
+func TestFederationFaultAfterNoReturnResumes(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	// The slave 100's leader refuses to start once (after the master is
+	// back on the new release).
+	require.NoError(t, c.Inject(sim.Fault{Node: "ge-fe2", Argv: []string{"systemctl", "start"}, Times: 1, Exit: 1,
+		Stderr: "Job for opennebula.service failed because the control process exited with error code.\n"}))
+	store := &upgrade.MemoryStore{}
+	_, err = run(context.Background(), t, c, p, store)
+	require.ErrorIs(t, err, upgrade.ErrPointOfNoReturn)
+	var pe *upgrade.PartialError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []string{"start/zone-100/majority"}, pe.Failed)
+
+	p2, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	_, err = run(context.Background(), t, c, p2, store)
+	require.NoError(t, err)
+	checkFederation(t, c, "7.4.1", "7.4.0")
+}
+
+func TestFederationKillAndResume(t *testing.T) {
+	t.Parallel()
+	for _, at := range []string{"zones-disable/zone-0", "stop/zone-100", "backup", "zone-0/leader/onedb-upgrade",
+		"zone-0/fed-backup", "zone-100/leader/fed-restore", "start/zone-0/wait-in-sync", "zones-enable/zone-100", "finish/zone-101"} {
+		t.Run(at, func(t *testing.T) {
+			t.Parallel()
+			c, err := sim.Federation("7.2.0")
+			require.NoError(t, err)
+			p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+			require.NoError(t, err)
+			store := &upgrade.MemoryStore{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err = run(ctx, t, c, p, store, upgrade.WithoutRollback(), upgrade.WithObserver(func(e upgrade.Event) {
+				if (e.Kind == upgrade.EventStepStarted || e.Kind == upgrade.EventHostStarted) && strings.HasPrefix(e.Step, at) {
+					cancel()
+				}
+			}))
+			require.True(t, errors.Is(err, context.Canceled), "%v", err)
+			p2, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+			require.NoError(t, err)
+			_, err = run(context.Background(), t, c, p2, store)
+			require.NoError(t, err)
+			checkFederation(t, c, "7.4.1", "7.4.0")
+		})
+	}
+}
+
+func TestFederationRefusesSingleZone(t *testing.T) {
+	t.Parallel()
+	inv := fedInventory("7.4.1")
+	inv.Zones = inv.Zones[:1]
+	_, err := federation.Plan(inv)
+	require.ErrorIs(t, err, federation.ErrNotFederation)
+}
+
+func TestFederationPreflightOutOfSync(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	// zone 101's endpoint does not answer: its FED_INDEX is "-".
+	require.NoError(t, c.SetUnreachable("us-fe1", true))
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{}, upgrade.WithPreflightSkip("ssh-reachable", "test"))
+	require.ErrorIs(t, err, upgrade.ErrPreflight)
+	assert.Empty(t, zoneCommands(c))
+}

@@ -1,0 +1,40 @@
+// Package rolling upgrades an OpenNebula HA zone without stopping the
+// whole cluster, in two ways:
+//
+//   - Plan: the rolling patch upgrade. A patch release keeps the database
+//     version (FACTS §7), so the front-ends are upgraded one at a time —
+//     stop, repository, packages, onecfg upgrade, start, wait until it is
+//     a follower in sync — followers first, the leader last after a
+//     leadership handoff (its oned stops, the others elect a new leader).
+//     The cluster keeps a majority throughout: it needs 3 or more
+//     front-ends (a *MajorityError otherwise) and the API is down for
+//     about one election. A minor upgrade is refused (*PathError): use
+//     RejoinPlan or upgrade/ha.
+//
+//   - RejoinPlan: the break-and-rejoin minor upgrade ("remove the
+//     followers, upgrade one node, re-add the others"). The followers
+//     leave the zone (`onezone server-del`) and are prepared (packages,
+//     configuration) while the leader, now a majority of one, keeps
+//     serving; the leader's packages and configuration are staged too.
+//     Writes stop only for the leader's database upgrade (oned stopped,
+//     `onedb upgrade`, oned started, the one-server election); then each
+//     follower is re-seeded from a fresh backup of the leader (`onedb
+//     restore -f` with ONE_XMLRPC=localhost) and added back (`onezone
+//     server-add` → new ID → SERVER_ID in its oned.conf → start → `onezone
+//     server-reset`), one at a time, until it is in sync.
+//
+// Both plans run on the upgrade engine: preflight checks, dry-run, the
+// journal (resume after a crash), rollback (RejoinPlan up to the leader's
+// start on the new release), and a report with the downtime windows
+// measured around the handoff or the leader's outage and the first
+// follower's join.
+//
+// Downtime measured on the simulator (sim, 3 front-ends, virtual time):
+// rolling 7.4.0 → 7.4.1 refuses writes for 5.3 s (one election after the
+// leader's oned stopped); break-and-rejoin 7.2.0 → 7.4.1 for 57.6 s (onedb
+// upgrade with its backup 34 s, oned start 3 s, election 20 s) plus 3.5 s
+// when the first follower joins the one-server zone; with FsckInWindow
+// the leader's outage is 81.6 s, in the guides' order (packages installed
+// after the stop, fsck in the window) 3 min 53 s. The simulator runs
+// parallel commands one after the other on its clock.
+package rolling
