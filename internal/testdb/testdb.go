@@ -262,7 +262,7 @@ func startLocal(ctx context.Context) (s *Server, err error) {
 		userArgs = []string{"--user=mysql"}
 	}
 	install := exec.CommandContext(ctx, "mariadb-install-db", append([]string{"--no-defaults",
-		"--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}, userArgs...)...)
+		"--datadir=" + data, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db"}, userArgs...)...)
 	if out, err := install.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("mariadb-install-db: %w: %s", err, tail(out))
 	}
