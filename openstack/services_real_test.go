@@ -340,3 +340,25 @@ func TestConfigEditReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }
+
+// TestBackupConfigDirShrunkDirectory backs up a directory that once held
+// many entries: on ext4 it stays larger than its fresh copy, which must
+// not make the backup look changed.
+func TestBackupConfigDirShrunkDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etc")
+	sub := filepath.Join(dir, "conf.d")
+	require.NoError(t, os.MkdirAll(sub, 0o755))
+	for i := range 600 {
+		require.NoError(t, os.WriteFile(filepath.Join(sub, fmt.Sprintf("old-%03d.conf", i)), nil, 0o644))
+	}
+	for i := range 600 {
+		require.NoError(t, os.Remove(filepath.Join(sub, fmt.Sprintf("old-%03d.conf", i))))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(sub, "keep.conf"), []byte("[DEFAULT]\n"), 0o640))
+	b, err := openstack.BackupConfigDir(ctxT(t), newLocal(t), dir)
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(b.Copy, "conf.d", "keep.conf"))
+	require.NoError(t, err)
+	assert.Equal(t, "[DEFAULT]\n", string(got))
+}
