@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
+	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/upgradekit/upgradekit/openstack"
 	"github.com/upgradekit/upgradekit/system"
@@ -33,6 +37,9 @@ type Inventory struct {
 	BackupDir string
 }
 
+// ErrInvalidInventory marks an inventory Plan refuses.
+var ErrInvalidInventory = errors.New("controlplane: invalid inventory")
+
 // Option configures Plan.
 type Option interface{ apply(*options) error }
 
@@ -45,7 +52,24 @@ type options struct {
 	tool       []openstack.Option
 	sys        *system.System
 	batch      int
+	canary     bool
+	budget     int
 	computePin string
+	odmBatch   int
+	log        *zap.Logger
+}
+
+// WithLogger logs what the primitives do (tool runs, package and unit
+// changes; default: nothing). It is passed to the openstack primitives
+// and to the default system configuration.
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("controlplane: WithLogger(nil)")
+		}
+		o.log = l
+		return nil
+	})
 }
 
 // WithCatalog sets the services to upgrade (default
@@ -78,8 +102,8 @@ func WithSystem(s *system.System) Option {
 	})
 }
 
-// WithComputeBatch sets how many computes are upgraded at once after the
-// first (default 5).
+// WithComputeBatch sets how many computes are upgraded at once (default
+// 5).
 func WithComputeBatch(n int) Option {
 	return optionFunc(func(o *options) error {
 		if n <= 0 {
@@ -90,14 +114,48 @@ func WithComputeBatch(n int) Option {
 	})
 }
 
+// WithCanary upgrades the first compute alone before the others (default
+// true).
+func WithCanary(on bool) Option {
+	return optionFunc(func(o *options) error { o.canary = on; return nil })
+}
+
+// WithFailureBudget sets how many computes may fail before no new one is
+// started (computes in flight finish; default 1).
+func WithFailureBudget(n int) Option {
+	return optionFunc(func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("controlplane: WithFailureBudget(%d): must be at least 1", n)
+		}
+		o.budget = n
+		return nil
+	})
+}
+
+// WithODMBatch sets the online data migrations' batch size (the tools'
+// --max-count/--max_count; default 1000).
+func WithODMBatch(n int) Option {
+	return optionFunc(func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("controlplane: WithODMBatch(%d): must be positive", n)
+		}
+		o.odmBatch = n
+		return nil
+	})
+}
+
 // Persistent keys: a resumed run finds the backups taken before a crash.
-var (
-	dbBackups = upgrade.NewPersistentKey[[]*openstack.DatabaseBackup]("controlplane/db-backups")
-)
+var dbBackups = upgrade.NewPersistentKey[[]*openstack.DatabaseBackup]("controlplane/db-backups")
 
 // configBackups is per host: the hosts' copy steps run in parallel.
 func configBackups(host string) upgrade.Key[[]*openstack.ConfigBackup] {
 	return upgrade.NewPersistentKey[[]*openstack.ConfigBackup]("controlplane/config-backups/" + host)
+}
+
+// oldVersions records the versions a package step replaced, for the
+// rollback's downgrade.
+func oldVersions(step string) upgrade.Key[map[string]string] {
+	return upgrade.NewPersistentKey[map[string]string]("controlplane/old-versions/" + step)
 }
 
 // ContractStep is the full name of the point of no return.
@@ -105,36 +163,44 @@ const ContractStep = "finish/contract"
 
 // Plan returns the control-plane upgrade plan for inv.
 func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
-	o := &options{catalog: openstack.DefaultCatalog(), batch: 5, computePin: "auto"}
+	o := &options{catalog: openstack.DefaultCatalog(), batch: 5, canary: true, budget: 1, computePin: "auto", odmBatch: 1000, log: zap.NewNop()}
 	for _, opt := range opts {
 		if err := opt.apply(o); err != nil {
 			return nil, err
 		}
 	}
 	if len(inv.Controllers) == 0 {
-		return nil, fmt.Errorf("controlplane: no controllers")
+		return nil, fmt.Errorf("%w: no controllers", ErrInvalidInventory)
 	}
 	if inv.Family != openstack.Debian && inv.Family != openstack.RHEL {
-		return nil, fmt.Errorf("controlplane: unknown family %q", inv.Family)
+		return nil, fmt.Errorf("%w: unknown family %q", ErrInvalidInventory, inv.Family)
+	}
+	for _, h := range slices.Concat(inv.Controllers, inv.Networks, inv.Computes) {
+		if h == "" || strings.ContainsAny(h, "/ \t\n") {
+			return nil, fmt.Errorf("%w: bad host name %q", ErrInvalidInventory, h)
+		}
 	}
 	if inv.BackupDir == "" {
 		inv.BackupDir = "/var/backups/upgradekit"
 	}
 	if o.sys == nil {
-		s, err := system.New()
+		s, err := system.New(system.WithLogger(o.log))
 		if err != nil {
 			return nil, err
 		}
 		o.sys = s
 	}
-	o.tool = append([]openstack.Option{openstack.WithFamily(inv.Family)}, o.tool...)
+	o.tool = append([]openstack.Option{openstack.WithFamily(inv.Family), openstack.WithLogger(o.log)}, o.tool...)
 	b := &builder{inv: inv, o: o, primary: inv.Controllers[0]}
 	nodes := []upgrade.Node{b.backup()}
+	if prep := b.prepare(); prep != nil {
+		nodes = append(nodes, prep)
+	}
 	if inv.Repository.Name != "" {
 		nodes = append(nodes, upgrade.PerHost("repositories", b.allHosts(), func(string) upgrade.Node {
 			return upgrade.Func("switch", func(ctx context.Context, s *upgrade.State) error {
 				return o.sys.SwitchRepository(ctx, s.Transport(), inv.Repository)
-			}).Describing("point the package manager at the target release")
+			}).Describing("point the package manager at the target release (" + inv.Repository.Name + ")")
 		}))
 	}
 	var svcs []upgrade.Node
@@ -149,7 +215,10 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		nodes = append(nodes, fin)
 	}
 	p := upgrade.NewPlan("openstack-controlplane", nodes...).
-		WithPreflight(upgrade.Preflight("databases-not-newer", b.preflight))
+		WithPreflight(
+			upgrade.Preflight("databases-not-newer", b.preflightVersions),
+			upgrade.Preflight("upgrade-checks", b.preflightChecks),
+		)
 	if b.hasContract() {
 		p = p.PointOfNoReturn(ContractStep)
 	}
@@ -166,13 +235,7 @@ type builder struct {
 }
 
 func (b *builder) allHosts() []string {
-	var out []string
-	for _, h := range slices.Concat(b.inv.Controllers, b.inv.Networks, b.inv.Computes) {
-		if !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
+	return uniq(slices.Concat(b.inv.Controllers, b.inv.Networks, b.inv.Computes))
 }
 
 func (b *builder) dbServices() []openstack.Service {
@@ -198,7 +261,9 @@ func (b *builder) primaryT(s *upgrade.State) (transport.Transport, error) {
 	return s.HostTransport(b.primary)
 }
 
-func (b *builder) preflight(ctx context.Context, s *upgrade.State) error {
+// preflightVersions refuses a database a newer release migrated (the
+// installed tools would misread it).
+func (b *builder) preflightVersions(ctx context.Context, s *upgrade.State) error {
 	t, err := b.primaryT(s)
 	if err != nil {
 		return err
@@ -207,6 +272,35 @@ func (b *builder) preflight(ctx context.Context, s *upgrade.State) error {
 	for _, svc := range b.dbServices() {
 		if _, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// preflightChecks runs every service's upgrade check with the installed
+// release: failures (and crashed tools) stop the run before any change;
+// warnings pass. placement-status's checks are the previous release's
+// online data migrations.
+func (b *builder) preflightChecks(ctx context.Context, s *upgrade.State) error {
+	t, err := b.primaryT(s)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, svc := range b.o.catalog.Services() {
+		if svc.UpgradeCheck == nil {
+			continue
+		}
+		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, c := range rep.Failed() {
+			s.Output("preflight", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
+		}
+		if err := rep.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", svc.Name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -234,36 +328,9 @@ func (b *builder) backup() upgrade.Node {
 			all = append(all, bs...)
 		}
 		return dbBackups.Set(s, all)
-	}).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		backups, ok := dbBackups.Get(s)
-		if !ok {
-			return nil
-		}
-		t, err := b.primaryT(s)
-		if err != nil {
-			return err
-		}
-		var errs []error
-		for _, svc := range b.dbServices() {
-			access, err := openstack.ServiceDatabases(ctx, t, svc, b.o.tool...)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			for _, a := range access {
-				for _, x := range backups {
-					if x.Database == a.Database {
-						if err := openstack.RestoreDatabase(ctx, t, a, x, b.o.tool...); err != nil {
-							errs = append(errs, err)
-						}
-					}
-				}
-			}
-		}
-		return errors.Join(errs...)
-	}).Describing("dump every service database with mysqldump and verify it (completion line, SHA-256, per-table CHECKSUM TABLE and row counts)")
+	}).RollbackWith(b.restoreAll).Describing("dump every service database with mysqldump and verify it (completion line, SHA-256, per-table CHECKSUM TABLE and row counts)")
 
-	configs := upgrade.PerHost("configs", b.inv.Controllers, func(host string) upgrade.Node {
+	configs := upgrade.PerHost("configs", b.allHosts(), func(host string) upgrade.Node {
 		return upgrade.Func("copy", func(ctx context.Context, s *upgrade.State) error {
 			if s.DryRun() {
 				s.Output("dry-run", "would copy the service config directories")
@@ -279,7 +346,7 @@ func (b *builder) backup() upgrade.Node {
 					return err
 				}
 				if res.ExitCode != 0 {
-					continue // service not on this controller
+					continue // service not on this node
 				}
 				cb, err := openstack.BackupConfigDir(ctx, s.Transport(), svc.ConfigDir, b.o.tool...)
 				if err != nil {
@@ -300,6 +367,153 @@ func (b *builder) backup() upgrade.Node {
 	return upgrade.Phase("backup", dbs, configs)
 }
 
+// restoreAll is the databases step's rollback, the last one to run: the
+// dumps loaded back (checksums verified), then every unit restarted in
+// upstream order so the old code (packages downgraded by the package
+// steps' rollbacks) runs on the old schema and configs.
+func (b *builder) restoreAll(ctx context.Context, s *upgrade.State) error {
+	backups, ok := dbBackups.Get(s)
+	if !ok {
+		return nil
+	}
+	t, err := b.primaryT(s)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, svc := range b.dbServices() {
+		access, err := openstack.ServiceDatabases(ctx, t, svc, b.o.tool...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, a := range access {
+			for _, x := range backups {
+				if x.Database == a.Database {
+					if err := openstack.RestoreDatabase(ctx, t, a, x, b.o.tool...); err != nil {
+						errs = append(errs, err)
+					} else {
+						s.Output("rollback", "restored "+a.Database+" (checksums verified)")
+					}
+				}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, svc := range b.o.catalog.Services() {
+		for _, h := range b.allHosts() {
+			units := b.hostUnits(svc, h)
+			if len(units) == 0 {
+				continue
+			}
+			ht, err := s.HostTransport(h)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := b.o.sys.Restart(ctx, ht, units...); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", h, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prepare finishes the installed release's online data migrations: the
+// next release's schema migrations assume them done.
+func (b *builder) prepare() upgrade.Node {
+	var odm []upgrade.Node
+	for _, svc := range b.o.catalog.Services() {
+		if svc.ODM == nil {
+			continue
+		}
+		odm = append(odm, b.odmStep(svc, "with the installed release, before anything changes"))
+	}
+	if len(odm) == 0 {
+		return nil
+	}
+	return upgrade.Phase("prepare", upgrade.Phase("online-data-migrations", odm...))
+}
+
+func (b *builder) odmStep(svc openstack.Service, when string) upgrade.Node {
+	return upgrade.Func(svc.Name, func(ctx context.Context, s *upgrade.State) error {
+		if s.DryRun() {
+			s.Output("dry-run", "would run "+svc.Name+" online data migrations until exit 0 ("+when+")")
+			return nil
+		}
+		t, err := b.primaryT(s)
+		if err != nil {
+			return err
+		}
+		rep, err := openstack.OnlineDataMigrations(ctx, t, svc, append(slices.Clone(b.o.tool), openstack.WithBatchSize(b.o.odmBatch))...)
+		if rep != nil {
+			s.Output("odm", fmt.Sprintf("%s: %d rows in %d batches", svc.Name, rep.Migrated(), rep.Batches))
+		}
+		return err
+	}).Describing(fmt.Sprintf("%s: online data migrations until exit 0 (%s)", svc.Name, when))
+}
+
+// packagesStep upgrades pkgs on the step's host, remembering the
+// versions it replaces; its rollback installs those again.
+func (b *builder) packagesStep(name, what string, pkgs func(host string) []string) func(host string) *upgrade.FuncStep {
+	return func(host string) *upgrade.FuncStep {
+		key := oldVersions(name + "/" + host)
+		return upgrade.Func(path.Base(name), func(ctx context.Context, s *upgrade.State) error {
+			ps := pkgs(host)
+			if len(ps) == 0 {
+				return nil
+			}
+			if !s.DryRun() {
+				old := map[string]string{}
+				for _, p := range ps {
+					v, err := openstack.InstalledVersion(ctx, s.Transport(), b.inv.Family, p)
+					if err != nil {
+						return err
+					}
+					old[p] = v
+				}
+				if err := key.Set(s, old); err != nil {
+					return err
+				}
+			}
+			return b.o.sys.Upgrade(ctx, s.Transport(), ps...)
+		}).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+			old, ok := key.Get(s)
+			if !ok || len(old) == 0 {
+				return nil
+			}
+			return downgrade(ctx, s.Transport(), b.inv.Family, old)
+		}).Describing("upgrade the " + what + " packages (rollback: reinstall the replaced versions)")
+	}
+}
+
+// downgrade installs the given package versions.
+func downgrade(ctx context.Context, t transport.Transport, f openstack.Family, versions map[string]string) error {
+	var specs []string
+	for _, p := range slices.Sorted(maps.Keys(versions)) {
+		if f == openstack.Debian {
+			specs = append(specs, p+"="+versions[p])
+		} else {
+			specs = append(specs, p+"-"+versions[p])
+		}
+	}
+	var c transport.Command
+	if f == openstack.Debian {
+		c = transport.Cmd("apt-get", append([]string{"install", "-y", "--allow-downgrades",
+			"-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef"}, specs...)...)
+		c.Env = map[string]string{"DEBIAN_FRONTEND": "noninteractive"}
+	} else {
+		c = transport.Cmd("dnf", append([]string{"downgrade", "-y"}, specs...)...)
+	}
+	c.Sudo = true
+	if err := transport.Check(ctx, t, c); err != nil {
+		return fmt.Errorf("downgrade: %w", err)
+	}
+	return nil
+}
+
 // service is one service's phase: packages, schema, check, restart.
 func (b *builder) service(svc openstack.Service) upgrade.Node {
 	fam := b.inv.Family
@@ -308,15 +522,8 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 	if len(svc.PackagesFor(fam, openstack.Network)) > 0 {
 		pkgHosts = uniq(slices.Concat(b.inv.Controllers, b.inv.Networks))
 	}
-	children = append(children, upgrade.PerHost("packages", pkgHosts, func(host string) upgrade.Node {
-		return upgrade.Func("upgrade", func(ctx context.Context, s *upgrade.State) error {
-			pkgs := b.hostPackages(svc, host)
-			if len(pkgs) == 0 {
-				return nil
-			}
-			return b.o.sys.Upgrade(ctx, s.Transport(), pkgs...)
-		}).Describing(fmt.Sprintf("upgrade the %s packages", svc.Name))
-	}))
+	step := b.packagesStep("services/"+svc.Name+"/packages/upgrade", svc.Name, func(host string) []string { return b.hostPackages(svc, host) })
+	children = append(children, upgrade.PerHost("packages", pkgHosts, func(host string) upgrade.Node { return step(host) }))
 	switch svc.DBUpgrade {
 	case openstack.ExpandContract:
 		children = append(children, upgrade.Func("schema", func(ctx context.Context, s *upgrade.State) error {
@@ -342,12 +549,15 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 			}
 			rep, err := openstack.DBSync(ctx, t, svc, b.o.tool...)
 			if rep != nil {
+				if rep.AlreadyAtHead {
+					s.Output("schema", svc.Name+": already at head")
+				}
 				for _, st := range rep.Steps {
-					s.Output("schema", fmt.Sprintf("%s: exit %d in %s", st.Name, st.ExitCode, st.Duration))
+					s.Output("schema", fmt.Sprintf("%s: %s: exit %d in %s", svc.Name, st.Name, st.ExitCode, st.Duration))
 				}
 			}
 			return err
-		}).Describing(fmt.Sprintf("%s: sync the schema (%v)", svc.Name, svc.Sync)))
+		}).Describing(fmt.Sprintf("%s: sync the schema (%s)", svc.Name, syncText(svc))))
 	}
 	if svc.UpgradeCheck != nil {
 		children = append(children, b.check("check", svc))
@@ -357,21 +567,69 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 			return upgrade.Func("set", func(ctx context.Context, s *upgrade.State) error {
 				_, err := openstack.SetOption(ctx, s.Transport(), novaConf(svc), "upgrade_levels", "compute", b.o.computePin, b.o.tool...)
 				return err
-			}).Describing("pin the compute RPC API: [upgrade_levels] compute = auto")
+			}).Describing("pin the compute RPC API: [upgrade_levels] compute = " + b.o.computePin)
 		}))
 	}
-	restartHosts := pkgHosts
-	children = append(children, upgrade.PerHost("restart", restartHosts, func(host string) upgrade.Node {
-		return upgrade.Func("units", func(ctx context.Context, s *upgrade.State) error {
-			for _, u := range b.hostUnits(svc, host) {
+	children = append(children, b.restart(svc, pkgHosts))
+	return upgrade.Phase(svc.Name, children...)
+}
+
+// restart restarts svc's units unit by unit in the catalog's order, each
+// on every host that has it, one host at a time: every nova conductor
+// before any nova API, every neutron server before any agent and every
+// L2 agent before the other agents, cinder's scheduler, volume, backup
+// and API in turn. With a single controller the service is down while
+// its controller units restart (State.ServiceDown/Up); with more, the
+// others answer.
+func (b *builder) restart(svc openstack.Service, hosts []string) upgrade.Node {
+	var perUnit []upgrade.Node
+	for _, u := range unitOrder(svc, b.inv.Family) {
+		var with []string
+		for _, h := range hosts {
+			if slices.Contains(b.hostUnits(svc, h), u) {
+				with = append(with, h)
+			}
+		}
+		if len(with) == 0 {
+			continue
+		}
+		controllers := 0
+		for _, h := range with {
+			if slices.Contains(b.inv.Controllers, h) && slices.Contains(svc.UnitsFor(b.inv.Family, openstack.Controller), u) {
+				controllers++
+			}
+		}
+		perUnit = append(perUnit, upgrade.PerHost(u, with, func(host string) upgrade.Node {
+			whole := controllers == 1 && slices.Contains(b.inv.Controllers, host) && slices.Contains(svc.UnitsFor(b.inv.Family, openstack.Controller), u)
+			return upgrade.Func("systemctl", func(ctx context.Context, s *upgrade.State) error {
+				if whole {
+					if err := s.ServiceDown(svc.Name); err != nil {
+						return err
+					}
+				}
 				if err := b.o.sys.Restart(ctx, s.Transport(), u); err != nil {
 					return err
 				}
-			}
-			return nil
-		}).Describing(fmt.Sprintf("restart the %s units in upgrade order", svc.Name))
-	}).WithParallel(upgrade.ParallelPolicy{Concurrency: 1}))
-	return upgrade.Phase(svc.Name, children...)
+				if whole {
+					return s.ServiceUp(svc.Name)
+				}
+				return nil
+			}).Describing("restart " + u)
+		}).WithParallel(upgrade.ParallelPolicy{Concurrency: 1}))
+	}
+	return upgrade.Phase("restart", perUnit...)
+}
+
+func syncText(svc openstack.Service) string {
+	var parts []string
+	for _, a := range svc.Sync {
+		parts = append(parts, svc.Manage+" "+strings.Join(a, " "))
+	}
+	return strings.Join(parts, ", then ")
+}
+
+func unitOrder(svc openstack.Service, f openstack.Family) []string {
+	return uniq(slices.Concat(svc.UnitsFor(f, openstack.Controller), svc.UnitsFor(f, openstack.Network)))
 }
 
 func (b *builder) check(name string, svc openstack.Service) upgrade.Node {
@@ -385,7 +643,7 @@ func (b *builder) check(name string, svc openstack.Service) upgrade.Node {
 			return err
 		}
 		for _, c := range rep.Failed() {
-			s.Output("check", fmt.Sprintf("%s: %s: %s", c.Name, c.Result, c.Details))
+			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
 		return rep.Err()
 	}).Describing(fmt.Sprintf("%s: upgrade check (warnings pass, failures stop)", svc.Name))
@@ -400,6 +658,8 @@ func (b *builder) hostPackages(svc openstack.Service, host string) []string {
 	return uniq(out)
 }
 
+// hostUnits returns svc's units on host: the servers (controller) before
+// the agents (network), L2 agent first.
 func (b *builder) hostUnits(svc openstack.Service, host string) []string {
 	var out []string
 	for _, r := range b.roles(host) {
@@ -422,21 +682,32 @@ func (b *builder) roles(host string) []openstack.Role {
 	return rs
 }
 
-func (b *builder) computes() upgrade.Node {
-	return upgrade.PerHost("computes", b.inv.Computes, func(host string) upgrade.Node {
-		var pkgs, units []string
-		for _, svc := range b.o.catalog.Services() {
-			pkgs = append(pkgs, svc.PackagesFor(b.inv.Family, openstack.Compute)...)
-			units = append(units, svc.UnitsFor(b.inv.Family, openstack.Compute)...)
+// computeUnits returns the compute units in restart order: the L2 agent
+// (neutron) before nova-compute.
+func (b *builder) computeUnits() []string {
+	var agents, nova []string
+	for _, svc := range b.o.catalog.Services() {
+		us := svc.UnitsFor(b.inv.Family, openstack.Compute)
+		if svc.Name == "nova" {
+			nova = append(nova, us...)
+		} else {
+			agents = append(agents, us...)
 		}
-		pkgs, units = uniq(pkgs), uniq(units)
+	}
+	return uniq(slices.Concat(agents, nova))
+}
+
+func (b *builder) computes() upgrade.Node {
+	units := b.computeUnits()
+	var pkgs []string
+	for _, svc := range b.o.catalog.Services() {
+		pkgs = append(pkgs, svc.PackagesFor(b.inv.Family, openstack.Compute)...)
+	}
+	pkgs = uniq(pkgs)
+	step := b.packagesStep("computes/node/packages", "compute", func(string) []string { return pkgs })
+	return upgrade.PerHost("computes", b.inv.Computes, func(host string) upgrade.Node {
 		return upgrade.Phase("node",
-			upgrade.Func("packages", func(ctx context.Context, s *upgrade.State) error {
-				if len(pkgs) == 0 {
-					return nil
-				}
-				return b.o.sys.Upgrade(ctx, s.Transport(), pkgs...)
-			}).Describing("upgrade the compute packages"),
+			step(host),
 			upgrade.Func("restart", func(ctx context.Context, s *upgrade.State) error {
 				for _, u := range units {
 					if err := b.o.sys.Restart(ctx, s.Transport(), u); err != nil {
@@ -444,9 +715,21 @@ func (b *builder) computes() upgrade.Node {
 					}
 				}
 				return nil
-			}).Describing("restart the compute units (L2 agent, nova-compute)"),
+			}).Describing("restart the compute units ("+strings.Join(units, ", ")+"), pinned to compute = "+b.o.computePin),
+			upgrade.Func("verify", func(ctx context.Context, s *upgrade.State) error {
+				for _, u := range units {
+					st, err := b.o.sys.IsActive(ctx, s.Transport(), u)
+					if err != nil {
+						return err
+					}
+					if st != system.StateActive {
+						return fmt.Errorf("%s: %s is %s after the restart", s.Host(), u, st)
+					}
+				}
+				return nil
+			}).Describing("check the compute units are active"),
 		)
-	}).WithParallel(upgrade.ParallelPolicy{Concurrency: b.o.batch, Canary: true})
+	}).WithParallel(upgrade.ParallelPolicy{Concurrency: b.o.batch, Canary: b.o.canary, FailureBudget: b.o.budget})
 }
 
 func (b *builder) finish() upgrade.Node {
@@ -501,33 +784,19 @@ func (b *builder) finish() upgrade.Node {
 	}
 	var odm []upgrade.Node
 	for _, svc := range b.o.catalog.Services() {
-		if svc.ODM == nil {
-			continue
+		if svc.ODM != nil {
+			odm = append(odm, b.odmStep(svc, "every service runs the new release"))
 		}
-		odm = append(odm, upgrade.Func(svc.Name, func(ctx context.Context, s *upgrade.State) error {
-			if s.DryRun() {
-				s.Output("dry-run", "would run "+svc.Name+" online data migrations until exit 0")
-				return nil
-			}
-			t, err := b.primaryT(s)
-			if err != nil {
-				return err
-			}
-			rep, err := openstack.OnlineDataMigrations(ctx, t, svc, append(slices.Clone(b.o.tool), openstack.WithBatchSize(1000))...)
-			if rep != nil {
-				s.Output("odm", fmt.Sprintf("%s: %d rows in %d batches", svc.Name, rep.Migrated(), rep.Batches))
-			}
-			return err
-		}).Describing(fmt.Sprintf("%s: online data migrations until exit 0", svc.Name)))
 	}
 	if len(odm) > 0 {
 		children = append(children, upgrade.Phase("online-data-migrations", odm...))
 	}
 	var checks []upgrade.Node
 	for _, svc := range b.o.catalog.Services() {
-		if svc.UpgradeCheck != nil {
-			checks = append(checks, b.check(svc.Name, svc))
+		if svc.UpgradeCheck == nil && svc.DBUpgrade == openstack.NoDatabase {
+			continue
 		}
+		checks = append(checks, b.verify(svc))
 	}
 	if len(checks) > 0 {
 		children = append(children, upgrade.Phase("verify", checks...))
@@ -538,21 +807,55 @@ func (b *builder) finish() upgrade.Node {
 	return upgrade.Phase("finish", children...)
 }
 
+// verify is the final check of one service: schema at the installed
+// tool's heads and the upgrade check.
+func (b *builder) verify(svc openstack.Service) upgrade.Node {
+	return upgrade.Func(svc.Name, func(ctx context.Context, s *upgrade.State) error {
+		t, err := b.primaryT(s)
+		if err != nil {
+			return err
+		}
+		if svc.DBUpgrade != openstack.NoDatabase && !s.DryRun() {
+			vr, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...)
+			if err != nil {
+				return err
+			}
+			for _, d := range vr.Databases {
+				if !d.AtHead && !d.Database.Derived {
+					return fmt.Errorf("%s: %w: database %s at %v, not at %s %s's heads", svc.Name, openstack.ErrIncomplete, d.Access.Database, d.State.Revisions, vr.Package, vr.Version)
+				}
+			}
+			s.Output("verify", fmt.Sprintf("%s: %s %s, schema at head", svc.Name, vr.Package, vr.Version))
+		}
+		if svc.UpgradeCheck == nil {
+			return nil
+		}
+		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
+		if err != nil {
+			return err
+		}
+		for _, c := range rep.Failed() {
+			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
+		}
+		return rep.Err()
+	}).Describing(fmt.Sprintf("%s: schema at the new release's heads and upgrade check", svc.Name))
+}
+
 func (b *builder) serverUnits(svc openstack.Service) []string {
 	return svc.UnitsFor(b.inv.Family, openstack.Controller)
 }
 
 func (b *builder) stopServers(s *upgrade.State, svc openstack.Service) func(context.Context) error {
 	return func(ctx context.Context) error {
+		if err := s.ServiceDown(svc.Name); err != nil {
+			return err
+		}
 		for _, h := range b.inv.Controllers {
 			t, err := s.HostTransport(h)
 			if err != nil {
 				return err
 			}
 			if err := b.o.sys.Stop(ctx, t, b.serverUnits(svc)...); err != nil {
-				return err
-			}
-			if err := s.ServiceDown(svc.Name + "@" + h); err != nil {
 				return err
 			}
 		}
@@ -569,11 +872,8 @@ func (b *builder) startServers(ctx context.Context, s *upgrade.State, svc openst
 		if err := b.o.sys.Start(ctx, t, b.serverUnits(svc)...); err != nil {
 			return err
 		}
-		if err := s.ServiceUp(svc.Name + "@" + h); err != nil {
-			return err
-		}
 	}
-	return nil
+	return s.ServiceUp(svc.Name)
 }
 
 // assess is a schema step under dry-run: the read-only comparison of the

@@ -38,24 +38,36 @@ func TestPlanOrder(t *testing.T) {
 	order := []string{
 		"backup/databases",
 		"backup/configs/ctl1/copy",
+		"backup/configs/cmp2/copy",
+		"prepare/online-data-migrations/nova",
 		"repositories/cmp2/switch",
 		"services/keystone/schema",
-		"services/keystone/restart/ctl2/units",
+		"services/keystone/restart/keystone/ctl2/systemctl",
 		"services/glance/schema",
 		"services/placement/schema",
-		"services/placement/restart/ctl1/units", // placement before nova
+		"services/placement/restart/placement-api/ctl1/systemctl", // placement before nova
 		"services/nova/packages/ctl1/upgrade",
 		"services/nova/schema",
 		"services/nova/check",
 		"services/nova/pin/cmp1/set",
-		"services/nova/restart/ctl1/units",
+		"services/nova/restart/nova-conductor/ctl1/systemctl",
+		"services/nova/restart/nova-conductor/ctl2/systemctl", // every conductor
+		"services/nova/restart/nova-api/ctl1/systemctl",       // before any API
 		"services/neutron/schema",
-		"services/neutron/restart/net1/units",
+		"services/neutron/restart/neutron-api/ctl2/systemctl",
+		"services/neutron/restart/neutron-rpc-server/ctl2/systemctl",        // servers
+		"services/neutron/restart/neutron-openvswitch-agent/net1/systemctl", // before agents, L2 first
+		"services/neutron/restart/neutron-l3-agent/net1/systemctl",
 		"services/cinder/schema",
+		"services/cinder/restart/cinder-scheduler/ctl2/systemctl",
+		"services/cinder/restart/cinder-volume/ctl1/systemctl",
+		"services/cinder/restart/cinder-backup/ctl2/systemctl",
+		"services/cinder/restart/cinder-api/ctl1/systemctl",
 		"services/heat/schema",
-		"services/horizon/restart/ctl1/units",
+		"services/horizon/restart/apache2/ctl1/systemctl",
 		"computes/cmp1/node/packages",
 		"computes/cmp1/node/restart",
+		"computes/cmp1/node/verify",
 		"finish/unpin/cmp2/unset",
 		controlplane.ContractStep,
 		"finish/online-data-migrations/placement",
@@ -68,6 +80,7 @@ func TestPlanOrder(t *testing.T) {
 	}
 	assert.NotContains(t, steps, "services/horizon/schema")
 	assert.NotContains(t, steps, "services/keystone/pin/ctl1/set")
+	assert.NotContains(t, steps, "services/neutron/restart/neutron-l3-agent/ctl1/systemctl")
 
 	_, err = controlplane.Plan(controlplane.Inventory{Family: openstack.Debian})
 	assert.ErrorContains(t, err, "no controllers")
@@ -94,6 +107,8 @@ func TestRunHorizonOnly(t *testing.T) {
 		f := cl.Host(h)
 		hosts[h] = f
 		f.Expect(fake.Exact("test", "-d", "/etc/openstack-dashboard")).Exit(1) // not on this node
+		f.Expect(fake.Exact("dpkg-query", "-W", "-f=${Version}", "--", "openstack-dashboard")).Reply("3:23.0.0-5")
+		f.Expect(fake.Exact("dpkg-query", "-W", "-f=${Version}", "--", "python3-django-horizon")).Reply("3:23.0.0-5")
 		f.Expect(fake.Func(func(c transport.Command) bool {
 			return slices.Contains(c.Argv(), "openstack-dashboard") && slices.Contains(c.Argv(), "python3-django-horizon")
 		}))
@@ -111,5 +126,5 @@ func TestRunHorizonOnly(t *testing.T) {
 	for _, c := range cl.Calls() {
 		argvs = append(argvs, c.Host+": "+strings.Join(c.Argv(), " "))
 	}
-	assert.Len(t, argvs, 6)
+	assert.Len(t, argvs, 10)
 }

@@ -4,32 +4,50 @@
 //
 // The plan, in order:
 //
-//  1. preflight: on the primary controller, every service database is
-//     compared with the installed tools (openstack.CheckVersions: a
-//     database a newer release migrated is refused).
+//  1. preflight, on the primary controller, changing nothing: every
+//     service database compared with the installed tools
+//     (openstack.CheckVersions: a database a newer release migrated is
+//     refused), then every service's upgrade check with the installed
+//     release (failures and crashed tools stop the run; placement-status
+//     reports the previous release's unfinished online data migrations).
 //  2. backup: every service database dumped and verified on the primary,
-//     every service config directory copied on every controller; their
-//     rollbacks restore them (checksums and digests verified).
-//  3. repositories: the target release's repository on every node.
-//  4. services, in the catalog's upstream order (keystone, glance,
+//     every service config directory copied on every node; their
+//     rollbacks restore them (checksums and digests verified) and the
+//     databases' rollback, the last to run, restarts every unit so the
+//     old code runs on the old schema.
+//  3. prepare: the installed release's online data migrations run to
+//     completion (the next release's migrations assume them done).
+//  4. repositories: the target release's repository on every node.
+//  5. services, in the catalog's upstream order (keystone, glance,
 //     placement before nova, nova, neutron, cinder, heat, horizon): the
-//     packages on the controllers (and network nodes for neutron), the
+//     packages on the controllers (and network nodes for neutron; the
+//     replaced versions are recorded and reinstalled on rollback), the
 //     schema on the primary (expand and migrate for keystone, glance and
-//     neutron; db sync for the others), the service's upgrade check, then
-//     the units restarted node by node in the catalog's order (nova
-//     conductor first and API last, neutron servers before agents, cinder
-//     scheduler, volume, backup, API). Before nova's units restart, the
-//     compute RPC API is pinned ([upgrade_levels] compute = auto) on the
-//     controllers and computes.
-//  5. computes, in batches (the first alone as a canary): nova and neutron
-//     agent packages upgraded and units restarted.
-//  6. finish: the pin removed and every nova service sent SIGHUP to drop
+//     neutron; db sync for the others, nova's api_db before db), the
+//     service's upgrade check, then the units restarted unit by unit in
+//     the catalog's order, each on every node that has it, one node at a
+//     time (every nova conductor before any nova API, every neutron
+//     server before any agent and the L2 agents first, cinder scheduler,
+//     volume, backup, API, heat engines before APIs). Before nova's units
+//     restart, the compute RPC API is pinned ([upgrade_levels] compute =
+//     auto) on the controllers and computes. With one controller, each
+//     controller unit's restart is a downtime window of its service
+//     (State.ServiceDown/Up).
+//  6. computes, WithComputeBatch at a time after a canary (WithCanary),
+//     stopping new ones after WithFailureBudget failures: packages, L2
+//     agent then nova-compute restarted (pinned), units verified active.
+//  7. finish: the pin removed and every nova service sent SIGHUP to drop
 //     it; the contract phases (the point of no return: rollback is
-//     refused from here on, neutron's servers stopped only when
-//     has_offline_migrations says so); online data migrations to
-//     completion; a final upgrade check of every service.
+//     refused from here on; neutron's servers stopped, a downtime window,
+//     only when has_offline_migrations says so); the new release's
+//     online data migrations to completion; per service, the schema
+//     verified at the new tools' heads and a final upgrade check.
 //
-// Rollback before the point of no return restores the databases and the
-// config directories; packages are not downgraded (the operator
-// reinstalls the old release's packages, as upstream documents).
+// Under the engine's dry-run every read-only probe runs (versions,
+// schema states, upgrade checks) and the schema steps say what they would
+// do; everything else is recorded, not run.
+//
+// The sim/openstack package simulates a control plane this plan runs on
+// end to end; the tests use it for full runs, dry runs, faults with
+// rollback, kill-and-resume and compute batching.
 package controlplane

@@ -76,7 +76,7 @@ func TestDryRunKeystone(t *testing.T) {
 			}
 			return transport.Result{Stdout: []byte("29e87d24a316\ne25ffa003242\n")}, nil
 		}).Any()
-	f.Expect(fake.Prefix("keystone-status")).Reply(`{"name": "Upgrade Check Results", "checks": [{"check": "Trust policies are not empty", "result": 0, "details": null}]}`).Times(2)
+	f.Expect(fake.Prefix("keystone-status")).Reply(`{"name": "Upgrade Check Results", "checks": [{"check": "Trust policies are not empty", "result": 0, "details": null}]}`).Times(3)
 
 	rec := upgrade.NewRecorder()
 	var out []string

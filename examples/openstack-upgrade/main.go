@@ -1,0 +1,198 @@
+// Command openstack-upgrade upgrades an OpenStack control plane with the
+// procedure of package upgrade/controlplane: it prints the plan, runs it
+// with a live progress display (or JSON events), and prints the report
+// with per-step timings and per-service downtime windows.
+//
+//	go run ./examples/openstack-upgrade                 # simulated Zed cloud → 2023.1 Antelope
+//	go run ./examples/openstack-upgrade --dry-run       # what would run, nothing changed
+//	go run ./examples/openstack-upgrade --inventory cloud.yaml
+//	go run ./examples/openstack-upgrade --inventory cloud.yaml --resume
+//
+// The inventory format is cli.OpenStackFile's. Exit codes: 0 done, 1
+// failed (nothing changed or rolled back), 2 usage, 3 failed past the
+// point of no return or a rollback failed: fix the cause and run again
+// with --resume.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/upgradekit/upgradekit/examples/internal/cli"
+	"github.com/upgradekit/upgradekit/openstack"
+	"github.com/upgradekit/upgradekit/system"
+	"github.com/upgradekit/upgradekit/transport"
+	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/controlplane"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("openstack-upgrade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f cli.Flags
+	fs.StringVar(&f.Inventory, "inventory", "", "inventory `file` (YAML); without it the embedded simulated control plane is upgraded")
+	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated control plane (Zed to 2023.1 Antelope); the default without --inventory")
+	fs.BoolVar(&f.DryRun, "dry-run", false, "run read-only probes, print every command a real run would execute, change nothing")
+	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
+	fs.StringVar(&f.Journal, "journal", "openstack-upgrade.journal", "journal `path` (write-ahead log used by --resume)")
+	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
+	fs.BoolVar(&f.Output, "output", false, "show the steps' output lines in the progress display")
+	fs.IntVar(&f.Concurrency, "concurrency", 5, "computes upgraded at once")
+	fs.BoolVar(&f.NoCanary, "no-canary", false, "do not upgrade the first compute alone first")
+	fs.IntVar(&f.Budget, "failure-budget", 1, "compute failures after which no new one starts")
+	if err := fs.Parse(args); err != nil {
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "openstack-upgrade: unexpected arguments %q\n", fs.Args())
+		return cli.ExitUsage
+	}
+	if err := f.Check(); err == nil && f.Budget < 1 {
+		err = fmt.Errorf("%w: --failure-budget must be at least 1", cli.ErrUsage)
+		fmt.Fprintln(stderr, "openstack-upgrade:", err)
+		return cli.ExitUsage
+	} else if err != nil {
+		fmt.Fprintln(stderr, "openstack-upgrade:", err)
+		return cli.ExitUsage
+	}
+	code, err := upgradeControlPlane(ctx, &f, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "openstack-upgrade:", err)
+	}
+	return code
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, controlplane.ErrInvalidInventory) {
+		return cli.ExitUsage
+	}
+	return cli.ExitCode(err)
+}
+
+func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Writer) (int, error) {
+	var (
+		inv      controlplane.Inventory
+		hosts    map[string]transport.Transport
+		runOpts  []upgrade.Option
+		simul    *cli.OpenStackSimulation
+		planOpts = []controlplane.Option{
+			controlplane.WithComputeBatch(f.Concurrency), controlplane.WithCanary(!f.NoCanary), controlplane.WithFailureBudget(f.Budget),
+		}
+	)
+	info := stdout
+	if f.JSON {
+		info = stderr
+	}
+	if f.Simulate {
+		s, err := cli.SimulateOpenStack()
+		if err != nil {
+			return cli.ExitFailed, err
+		}
+		simul, inv, hosts = s, s.Inventory, s.Hosts
+		runOpts = append(runOpts, s.RunnerOptions...)
+		rels := s.Cloud.Releases()
+		fmt.Fprintf(info, "simulated control plane: controllers %v, network %v, computes %v at %s; target %s\n\n",
+			inv.Controllers, inv.Networks, inv.Computes, rels[0].Series, rels[len(rels)-1].Series)
+	} else {
+		file, err := cli.LoadOpenStackFile(f.Inventory)
+		if err != nil {
+			return cli.ExitUsage, err
+		}
+		if inv, err = file.Inventory(); err != nil {
+			return cli.ExitUsage, err
+		}
+		h, pool, err := cli.OpenStackSSHHosts(file)
+		if err != nil {
+			return cli.ExitUsage, err
+		}
+		defer pool.Close()
+		hosts = h
+		sys, err := system.New(system.WithSudo(file.Sudo()))
+		if err != nil {
+			return cli.ExitFailed, err
+		}
+		planOpts = append(planOpts, controlplane.WithSystem(sys))
+		if file.Sudo() {
+			planOpts = append(planOpts, controlplane.WithToolOptions(openstack.WithSudo()))
+		}
+		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)))
+	}
+	plan, err := controlplane.Plan(inv, planOpts...)
+	if err != nil {
+		return exitCode(err), err
+	}
+	if !f.JSON {
+		cli.PrintPlan(stdout, plan, controlplane.ContractStep)
+	}
+	var rec *upgrade.Recorder
+	switch {
+	case f.DryRun:
+		rec = upgrade.NewRecorder()
+		runOpts = append(runOpts, upgrade.WithDryRun(rec))
+	case simul == nil:
+		lock, err := upgrade.NewHostLock(hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane")
+		if err != nil {
+			return cli.ExitFailed, err
+		}
+		runOpts = append(runOpts, upgrade.WithLocker(lock))
+	}
+	runOpts = append(runOpts, upgrade.WithObserver(f.Observer(stdout)))
+	r, err := upgrade.NewRunner(plan, runOpts...)
+	if err != nil {
+		return exitCode(err), err
+	}
+	rep, runErr := r.Run(ctx)
+
+	if f.JSON {
+		if err := rep.WriteJSON(stdout); err != nil {
+			return cli.ExitFailed, err
+		}
+		if rec != nil {
+			if err := rec.WriteJSON(stdout); err != nil {
+				return cli.ExitFailed, err
+			}
+		}
+	} else {
+		fmt.Fprintln(stdout)
+		if err := rep.WriteText(stdout); err != nil {
+			return cli.ExitFailed, err
+		}
+		if rec != nil {
+			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
+			if err := rec.WriteText(stdout); err != nil {
+				return cli.ExitFailed, err
+			}
+		}
+	}
+	if simul != nil && !f.DryRun {
+		down := simul.Cloud.APIDowntime()
+		fmt.Fprintf(info, "\nsimulator (virtual time): API unavailable per service:")
+		for _, svc := range openstack.DefaultCatalog().Names() {
+			fmt.Fprintf(info, " %s %s", svc, down[svc].Round(time.Millisecond))
+		}
+		fmt.Fprintln(info)
+		if v := simul.Cloud.Violations(); len(v) > 0 {
+			fmt.Fprintf(info, "simulator: upstream rules broken: %v\n", slices.Clip(v))
+		}
+	}
+	code := exitCode(runErr)
+	if code == cli.ExitResume && simul == nil {
+		fmt.Fprintf(stderr, "openstack-upgrade: fix the cause, then run again with --resume --journal %s\n", f.Journal)
+	}
+	return code, runErr
+}
