@@ -150,7 +150,7 @@ func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writ
 		rec = upgrade.NewRecorder()
 		runOpts = append(runOpts, upgrade.WithDryRun(rec))
 	} else if !f.Simulate {
-		lock, err := upgrade.NewHostLock(hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation")
+		lock, err := f.HostLock(ctx, hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation")
 		if err != nil {
 			return cli.ExitFailed, err
 		}

@@ -148,7 +148,7 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 		runOpts = append(runOpts, upgrade.WithDryRun(rec))
 	} else {
 		lt := hosts[leader]
-		lock, err := upgrade.NewHostLock(lt, "/var/lock/upgradekit-ha")
+		lock, err := f.HostLock(ctx, lt, "/var/lock/upgradekit-ha")
 		if err != nil {
 			return cli.ExitFailed, err
 		}

@@ -145,7 +145,7 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 		rec = upgrade.NewRecorder()
 		runOpts = append(runOpts, upgrade.WithDryRun(rec))
 	case simul == nil:
-		lock, err := upgrade.NewHostLock(hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane")
+		lock, err := f.HostLock(ctx, hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane")
 		if err != nil {
 			return cli.ExitFailed, err
 		}

@@ -183,7 +183,7 @@ func upgradeZone(ctx context.Context, o *options, stdout, stderr io.Writer) (int
 		rec = upgrade.NewRecorder()
 		runOpts = append(runOpts, upgrade.WithDryRun(rec))
 	} else if !o.Simulate {
-		lock, err := upgrade.NewHostLock(hosts[leader], "/var/lock/upgradekit-ha")
+		lock, err := o.HostLock(ctx, hosts[leader], "/var/lock/upgradekit-ha")
 		if err != nil {
 			return cli.ExitFailed, err
 		}

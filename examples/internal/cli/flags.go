@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
 )
@@ -28,6 +30,7 @@ type Flags struct {
 	Simulate    bool
 	DryRun      bool
 	Resume      bool
+	BreakLock   bool
 	Journal     string
 	JSON        bool
 	Output      bool
@@ -43,6 +46,7 @@ func (f *Flags) Register(fs *flag.FlagSet, journal string) {
 	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated cloud (3 front-ends at 7.2.0 to 7.4.1); the default without --inventory")
 	fs.BoolVar(&f.DryRun, "dry-run", false, "run read-only probes, print every command a real run would execute, change nothing")
 	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
+	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (check first that no other run is alive)")
 	fs.StringVar(&f.Journal, "journal", journal, "journal `path` (write-ahead log used by --resume)")
 	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
 	fs.BoolVar(&f.Output, "output", false, "show the commands' output lines in the progress display")
@@ -65,6 +69,9 @@ func (f *Flags) Check() error {
 	}
 	if f.Journal == "" {
 		return fmt.Errorf("%w: --journal is empty", ErrUsage)
+	}
+	if f.BreakLock && !f.Resume {
+		return fmt.Errorf("%w: --break-lock goes with --resume", ErrUsage)
 	}
 	if f.Simulate && f.Resume {
 		return fmt.Errorf("%w: --resume: the simulated cloud lives in memory, there is nothing to resume", ErrUsage)
@@ -156,4 +163,19 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 		}
 	}
 	return "", fmt.Errorf("journal %s: no front-end of zone %d as leader gives its plan; pass --leader", path, z.ID)
+}
+
+// HostLock returns the run's lock on t at dir, first breaking the lock a
+// killed run left behind when --break-lock was given.
+func (f *Flags) HostLock(ctx context.Context, t transport.Transport, dir string) (*upgrade.HostLock, error) {
+	lock, err := upgrade.NewHostLock(t, dir)
+	if err != nil {
+		return nil, err
+	}
+	if f.BreakLock {
+		if err := lock.Break(ctx); err != nil {
+			return nil, fmt.Errorf("break lock %s: %w", dir, err)
+		}
+	}
+	return lock, nil
 }
