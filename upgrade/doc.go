@@ -35,6 +35,11 @@
 // journal survives SIGKILL at any point: a torn last line is dropped with
 // a note, corruption before it is an error.
 //
+// A step that finds nothing to do, or lacks something it needs, returns
+// Skip(reason) (a *SkipError, also when wrapped): it is journaled and
+// reported as skipped with that reason, an EventStepSkipped carries it,
+// and it is neither retried, counted as failed nor rolled back.
+//
 // On failure the runner rolls back, in reverse start order, every
 // attempted step that implements Rollbacker, each rollback journaled, on
 // a context that the run's cancellation does not stop. A plan's
@@ -48,6 +53,10 @@
 // read-only (transport.Query) run for real, the others are recorded and
 // succeed with empty output. The Recorder writes, per host in order, the
 // complete list of commands a real run would execute, as text or JSON.
+// File downloads run (reading changes nothing), uploads are recorded as
+// "would upload <n> bytes to <path> (mode, owner)" and succeed, and
+// connections dialled through a host (read-only database probes) pass
+// through; see DryRun.
 //
 // # Events and report
 //
@@ -55,5 +64,7 @@
 // NewConsole renders progress as plain text and JSONLines writes JSON
 // lines. Steps call State.ServiceDown and State.ServiceUp around an
 // outage; the Report carries per-step and per-host durations, skips and
-// their reasons, and the measured downtime windows.
+// their reasons, the measured downtime windows, each service's downtime
+// and the total downtime, both as the length of the union of windows so
+// that overlapping windows (API down while writes are down) count once.
 package upgrade

@@ -39,6 +39,25 @@ var (
 	ErrAlreadyRun = errors.New("runner already ran")
 )
 
+// SkipError is returned by a step's Run (directly or wrapped) to say that
+// the step skipped itself: it found nothing to do, or something it needs
+// is not configured, and it made no change. The runner recognises it with
+// errors.As: the step is journaled and reported as skipped with Reason,
+// an EventStepSkipped carries Reason, the step is not retried, not
+// counted as failed and not rolled back. Build it with Skip.
+type SkipError struct {
+	Reason string
+}
+
+func (e *SkipError) Error() string { return "step skipped: " + e.Reason }
+
+// Skip returns a *SkipError with reason, for a step to return from Run:
+//
+//	if cfg.DB == nil {
+//		return upgrade.Skip("no database connection configured")
+//	}
+func Skip(reason string) error { return &SkipError{Reason: reason} }
+
 // StepError is the failure of one step (on one host, for PerHost steps).
 type StepError struct {
 	Step string

@@ -41,7 +41,9 @@ import (
 //	service  service name            (service_*)
 //
 // A step is "in_progress" from its first record until a later one; a
-// reader takes the last state record of each step. Readers must ignore
+// reader takes the last state record of each step. "skipped" right after
+// "in_progress" means the step ran and skipped itself (upgrade.Skip): it
+// changed nothing and is not rolled back. Readers must ignore
 // unknown fields and record types. A last line without its newline or
 // that does not parse is a write torn by a crash and is ignored; a bad
 // line before the last is corruption.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -32,7 +34,12 @@ type Report struct {
 	Steps       []StepReport  `json:"steps"`
 	Hosts       []HostReport  `json:"hosts"`
 	Downtime    []Window      `json:"downtime"`
-	// TotalDowntime sums the windows per service and over all services.
+	// ServiceDowntime is the downtime of each service that had a window,
+	// sorted by service: the length of the union of that service's windows.
+	ServiceDowntime []ServiceDowntime `json:"service_downtime,omitempty"`
+	// TotalDowntime is the length of the union of all windows of all
+	// services: time during which at least one service was down. Windows
+	// that overlap (the API down while writes are down) count once.
 	TotalDowntime   time.Duration `json:"-"`
 	TotalDowntimeMS float64       `json:"total_downtime_ms"`
 	Notes           []string      `json:"notes,omitempty"`
@@ -84,6 +91,65 @@ type Window struct {
 	DurMS   float64       `json:"dur_ms"`
 }
 
+// ServiceDowntime is the total downtime of one service: the length of the
+// union of its windows.
+type ServiceDowntime struct {
+	Service string        `json:"service"`
+	Dur     time.Duration `json:"-"`
+	DurMS   float64       `json:"dur_ms"`
+}
+
+// unionDuration returns the length of the union of the windows' intervals
+// [Start, End) (End defaults to Start+Dur when zero): overlapping and nested
+// windows count once. Empty or inverted windows add nothing.
+func unionDuration(ws []Window) time.Duration {
+	type span struct{ start, end time.Time }
+	spans := make([]span, 0, len(ws))
+	for _, w := range ws {
+		end := w.End
+		if end.IsZero() {
+			end = w.Start.Add(w.Dur)
+		}
+		if end.After(w.Start) {
+			spans = append(spans, span{w.Start, end})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	var total time.Duration
+	var cur span
+	for i, sp := range spans {
+		switch {
+		case i == 0:
+			cur = sp
+		case !sp.start.After(cur.end): // overlaps or touches: extend
+			if sp.end.After(cur.end) {
+				cur.end = sp.end
+			}
+		default:
+			total += cur.end.Sub(cur.start)
+			cur = sp
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.end.Sub(cur.start)
+	}
+	return total
+}
+
+// downtimeTotals computes ServiceDowntime and TotalDowntime from Downtime.
+func (r *Report) downtimeTotals() {
+	byService := map[string][]Window{}
+	for _, w := range r.Downtime {
+		byService[w.Service] = append(byService[w.Service], w)
+	}
+	r.ServiceDowntime = nil
+	for _, svc := range slices.Sorted(maps.Keys(byService)) {
+		d := unionDuration(byService[svc])
+		r.ServiceDowntime = append(r.ServiceDowntime, ServiceDowntime{Service: svc, Dur: d, DurMS: ms(d)})
+	}
+	r.TotalDowntime = unionDuration(r.Downtime)
+}
+
 func (r *Report) fillMS() {
 	r.DurMS = ms(r.Dur)
 	for i := range r.Steps {
@@ -92,11 +158,10 @@ func (r *Report) fillMS() {
 	for i := range r.Hosts {
 		r.Hosts[i].DurMS = ms(r.Hosts[i].Dur)
 	}
-	r.TotalDowntime = 0
 	for i := range r.Downtime {
 		r.Downtime[i].DurMS = ms(r.Downtime[i].Dur)
-		r.TotalDowntime += r.Downtime[i].Dur
 	}
+	r.downtimeTotals()
 	r.TotalDowntimeMS = ms(r.TotalDowntime)
 }
 
@@ -172,7 +237,13 @@ func (r Report) WriteText(w io.Writer) error {
 			d.Start.UTC().Format(time.RFC3339Nano), d.End.UTC().Format(time.RFC3339Nano), open)
 	}
 	if len(r.Downtime) > 0 {
-		pf("  total downtime: %s\n", r.TotalDowntime.Round(time.Millisecond))
+		r.downtimeTotals()
+		if len(r.ServiceDowntime) > 1 {
+			for _, d := range r.ServiceDowntime {
+				pf("  downtime %s total: %s\n", d.Service, d.Dur.Round(time.Millisecond))
+			}
+		}
+		pf("  total downtime: %s (union of all windows)\n", r.TotalDowntime.Round(time.Millisecond))
 	}
 	for _, n := range r.Notes {
 		pf("  note: %s\n", n)

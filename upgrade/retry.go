@@ -49,6 +49,9 @@ func (x *run) attempt(ctx context.Context, u *unit, st *State) (int, error) {
 		if err != nil && ctx.Err() != nil {
 			return backoff.Permanent(err)
 		}
+		if _, skip := errors.AsType[*SkipError](err); skip {
+			return backoff.Permanent(err) // a skip is a decision, not a failure
+		}
 		return err
 	}
 	if pol.Retry.MaxAttempts <= 1 {

@@ -272,9 +272,16 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	}
 	x.view = replay(recs)
 	x.recBase = len(recs)
+	lastState := map[string]string{}
 	for i, rec := range recs {
 		if rec.Type == RecordStep && rec.State == StateInProgress {
 			x.seq[rec.Step] = i + 1
+		}
+		if rec.Type == RecordStep {
+			if rec.State == StateSkipped && lastState[rec.Step] == StateInProgress {
+				delete(x.seq, rec.Step) // the step skipped itself: nothing to roll back
+			}
+			lastState[rec.Step] = rec.State
 		}
 		if rec.Type == RecordServiceDown || rec.Type == RecordServiceUp {
 			x.marks = append(x.marks, rec)
@@ -580,6 +587,9 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
 	attempts, err := x.attempt(sctx, u, st)
 	dur := x.now().Sub(start)
+	if skip, ok := errors.AsType[*SkipError](err); ok {
+		return x.selfSkipped(ctx, u, skip.Reason, dur, attempts)
+	}
 	rec := Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateDone, DurMS: ms(dur)}
 	if err != nil {
 		err = &StepError{Step: u.name, Host: u.host, Err: err}
@@ -598,6 +608,24 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		return &StepError{Step: u.name, Host: u.host, Err: jerr}
 	}
 	return err
+}
+
+// selfSkipped records a step whose Run returned a *SkipError: journaled
+// skipped with the reason (after its in_progress record), reported skipped,
+// and no longer a rollback candidate since it changed nothing.
+func (x *run) selfSkipped(ctx context.Context, u *unit, reason string, dur time.Duration, attempts int) error {
+	jerr := x.journalLazy(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateSkipped, Reason: reason, DurMS: ms(dur)})
+	x.mu.Lock()
+	delete(x.seq, u.name)
+	x.mu.Unlock()
+	x.setStep(u, func(s *StepReport) {
+		s.Status, s.Reason, s.Dur, s.Attempts = StatusSkipped, reason, dur, attempts
+	})
+	x.emit(Event{Kind: EventStepSkipped, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u), Dur: dur, Reason: reason})
+	if jerr != nil {
+		return &StepError{Step: u.name, Host: u.host, Err: jerr}
+	}
+	return nil
 }
 
 // runHosts runs a PerHost node: bounded concurrency, optional canary,

@@ -382,8 +382,8 @@ func (k *Kit) WaitInSync(name string, z Zone, via string, markUp bool) upgrade.S
 // CompareChecksums compares the table checksums of every follower's
 // database with the leader's (onedb.Compare), retrying until they match
 // or the wait times out. It needs Inventory.DB (databases reached through
-// the transports' Dialer) or WithChecksums; without either it reports the
-// reason and does nothing.
+// the transports' Dialer) or WithChecksums; without either the step skips
+// itself (upgrade.Skip) with the reason, so the report shows it skipped.
 func (k *Kit) CompareChecksums(name string, z Zone, leader string) upgrade.Step {
 	fn := k.o.checksums
 	desc := "compare every follower's database table checksums with the leader's"
@@ -398,13 +398,13 @@ func (k *Kit) CompareChecksums(name string, z Zone, leader string) upgrade.Step 
 			return db.Checksums(ctx)
 		}
 	}
+	const noDB = "no database connection configured (Inventory.DB), follower databases are not compared"
 	if fn == nil {
-		desc = "skipped: no database connection configured (Inventory.DB), follower databases are not compared"
+		desc = "skipped: " + noDB
 	}
 	return Step(name, desc, func(ctx context.Context, s *upgrade.State) error {
 		if fn == nil {
-			s.Output("stdout", desc)
-			return nil
+			return upgrade.Skip(noDB)
 		}
 		followers := z.Followers(leader)
 		if len(followers) == 0 {

@@ -256,16 +256,20 @@ func TestCompareChecksums(t *testing.T) {
 		t.Parallel()
 		k, err := New(inv)
 		require.NoError(t, err)
-		var lines []string
+		var skipped []string
 		r, err := upgrade.NewRunner(upgrade.NewPlan("c", k.CompareChecksums("checksums", z, "fe1")), upgrade.WithHosts(hosts),
 			upgrade.WithObserver(func(e upgrade.Event) {
-				if e.Kind == upgrade.EventOutput {
-					lines = append(lines, e.Line)
+				if e.Kind == upgrade.EventStepSkipped {
+					skipped = append(skipped, e.Step+": "+e.Reason)
 				}
 			}))
 		require.NoError(t, err)
-		_, err = r.Run(context.Background())
+		rep, err := r.Run(context.Background())
 		require.NoError(t, err)
-		assert.Equal(t, []string{"skipped: no database connection configured (Inventory.DB), follower databases are not compared"}, lines)
+		const reason = "no database connection configured (Inventory.DB), follower databases are not compared"
+		assert.Equal(t, []string{"checksums: " + reason}, skipped)
+		require.Len(t, rep.Steps, 1)
+		assert.Equal(t, upgrade.StatusSkipped, rep.Steps[0].Status)
+		assert.Equal(t, reason, rep.Steps[0].Reason)
 	})
 }
