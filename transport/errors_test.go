@@ -239,6 +239,9 @@ func TestWithSecretFile(t *testing.T) {
 	assert.Equal(t, "pa55word", string(calls[0].Stdin), "the secret travels on stdin")
 	assert.True(t, calls[0].Command.Sudo)
 	assert.True(t, calls[2].Command.Sudo, "removed with sudo too")
+	assert.True(t, calls[0].Command.ReadOnly, "transient file: create is ReadOnly so dry runs can use it")
+	assert.True(t, calls[2].Command.ReadOnly, "transient file: remove is ReadOnly so dry runs can use it")
+	assert.False(t, calls[1].Command.ReadOnly, "fn's own command keeps its own marking")
 	for _, c := range calls {
 		assert.NotContains(t, c.Command.String(), "pa55word")
 		assert.NotContains(t, strings.Join(c.Argv(), " "), "pa55word")

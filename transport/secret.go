@@ -43,8 +43,18 @@ const secretFileScript = `umask 077; f=$(mktemp "${TMPDIR:-/tmp}/upgradekit-secr
 // even when ctx is cancelled. Use it for tools that read credentials from
 // a file, such as mysqldump's --defaults-extra-file. sudo, when true,
 // creates and removes the file as root.
+//
+// The create and remove commands are marked ReadOnly. They do write, but
+// only a transient private temp file that nothing else refers to and that
+// is removed before WithSecretFile returns: the host's state is the same
+// afterwards. A dry run (which runs only ReadOnly commands) therefore
+// creates and removes the file for real, so that a read-only probe that
+// needs a credentials file (a database version or checksum query with
+// --defaults-extra-file) can run in a dry run too. Whether fn's own
+// commands are read-only is up to them.
 func WithSecretFile(ctx context.Context, t Transport, s Secret, sudo bool, fn func(path string) error) error {
 	cmd := Shell(secretFileScript)
+	cmd.ReadOnly = true // transient and removed below: see the doc comment
 	cmd.Stdin = strings.NewReader(s.v)
 	cmd.Sudo = sudo
 	cmd.Redact = []string{s.v}
@@ -61,6 +71,7 @@ func WithSecretFile(ctx context.Context, t Transport, s Secret, sudo bool, fn fu
 		defer cancel()
 		rm := Cmd("rm", "-f", "--", path)
 		rm.Sudo = sudo
+		rm.ReadOnly = true // removes only the transient file created above
 		_, _ = t.Run(cctx, rm)
 	}()
 	return fn(path)
