@@ -5,7 +5,8 @@
 // Everything runs through a transport.Transport, as root through `sudo -n`
 // unless WithSudo(false). The package-level functions use the default
 // configuration; New builds a System with options (logger, clock, package
-// manager, wait bounds).
+// manager, wait bounds, and WithTimer to run WaitStopped's polls on a
+// virtual clock such as the simulator's).
 //
 // systemd: Stop, Start, Restart and DaemonReload run `systemctl VERB --
 // UNITS`; IsActive reads `systemctl is-active`, whose non-zero exit is

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
 	"github.com/upgradekit/upgradekit/transport"
@@ -23,6 +24,7 @@ type System struct {
 	waitMax    time.Duration
 	waitFirst  time.Duration
 	waitPeriod time.Duration
+	newTimer   func() backoff.Timer
 }
 
 // Option configures a System.
@@ -104,6 +106,22 @@ func WithPollInterval(first, max time.Duration) Option {
 			return fmt.Errorf("system: poll interval %s..%s is invalid", first, max)
 		}
 		s.waitFirst, s.waitPeriod = first, max
+		return nil
+	})
+}
+
+// WithTimer makes WaitStopped sleep between polls on a timer from newTimer
+// (called once per wait) instead of a real-time one, so it can run on a
+// virtual clock: with the simulator, pass cloud.Clock().NewTimer together
+// with WithClock(cloud.Clock().Now). With WithTimer, WaitStopped measures
+// its timeout (WithWaitTimeout) with WithClock's clock; without it, in
+// real time as before.
+func WithTimer(newTimer func() backoff.Timer) Option {
+	return optionFunc(func(s *System) error {
+		if newTimer == nil {
+			return errors.New("system: nil timer")
+		}
+		s.newTimer = newTimer
 		return nil
 	})
 }

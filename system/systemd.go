@@ -237,6 +237,11 @@ func (s *System) WaitStopped(ctx context.Context, t transport.Transport, units .
 	if s != nil && s.waitMax > 0 {
 		b.MaxElapsedTime = s.waitMax
 	}
+	var timer backoff.Timer // nil: the backoff package's real-time timer
+	if s != nil && s.newTimer != nil {
+		timer = s.newTimer()
+		b.Clock = clockFunc(s.clock) // virtual sleeps: measure the timeout on the same clock
+	}
 	b.Reset()
 	var last error
 	op := func() error {
@@ -255,7 +260,7 @@ func (s *System) WaitStopped(ctx context.Context, t transport.Transport, units .
 		}
 		return nil
 	}
-	err := backoff.Retry(op, backoff.WithContext(b, ctx))
+	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(b, ctx), nil, timer)
 	if err == nil {
 		return nil
 	}
@@ -434,3 +439,8 @@ func VerifyStopped(ctx context.Context, t transport.Transport, units ...string) 
 func WaitStopped(ctx context.Context, t transport.Transport, units ...string) error {
 	return (*System)(nil).WaitStopped(ctx, t, units...)
 }
+
+// clockFunc adapts a func to backoff.Clock.
+type clockFunc func() time.Time
+
+func (c clockFunc) Now() time.Time { return c() }

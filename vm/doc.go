@@ -34,4 +34,6 @@
 // *FailedError naming them; a timeout gives a *NotSettledError naming the
 // VMs still transient, with the last underlying error. API errors on
 // stderr become *zone.APIError (errors.Is zone.ErrElectionMode, ...).
+// WithTimer and WithClock put the wait on a virtual clock (the
+// simulator's Clock().NewTimer and Now): no real sleeping.
 package vm

@@ -43,6 +43,7 @@ type options struct {
 	maxInterval time.Duration
 	now         func() time.Time
 	filter      func(VM) bool
+	newTimer    func() backoff.Timer
 }
 
 func newOptions(opts []Option) (*options, error) {
@@ -117,6 +118,21 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("vm: WithClock(nil)")
 		}
 		o.now = now
+		return nil
+	})
+}
+
+// WithTimer makes WaitSettled sleep between polls on a timer from
+// newTimer (called once per wait) instead of a real-time one, so it can
+// run on a virtual clock: with the simulator, pass cloud.Clock().NewTimer
+// together with WithClock(cloud.Clock().Now), since the timeout is
+// measured with WithClock's clock.
+func WithTimer(newTimer func() backoff.Timer) Option {
+	return optionFunc(func(o *options) error {
+		if newTimer == nil {
+			return errors.New("vm: WithTimer(nil)")
+		}
+		o.newTimer = newTimer
 		return nil
 	})
 }
@@ -247,7 +263,11 @@ func WaitSettled(ctx context.Context, t transport.Transport, opts ...Option) ([]
 	var last, transient []VM
 	var lastErr error
 	permanent := false
-	err = backoff.RetryNotify(func() error {
+	var timer backoff.Timer // nil: the backoff package's real-time timer
+	if o.newTimer != nil {
+		timer = o.newTimer()
+	}
+	err = backoff.RetryNotifyWithTimer(func() error {
 		vms, err := list(ctx, t, o)
 		lastErr = err
 		if err != nil {
@@ -289,7 +309,7 @@ func WaitSettled(ctx context.Context, t transport.Transport, opts ...Option) ([]
 		return nil
 	}, backoff.WithContext(b, ctx), func(err error, d time.Duration) {
 		o.log.Debug("VMs not settled yet", zap.Error(err), zap.Int("transient", len(transient)), zap.Duration("retry_in", d))
-	})
+	}, timer)
 	switch {
 	case err == nil:
 		return last, nil

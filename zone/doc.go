@@ -18,14 +18,17 @@
 //	WaitFederationInSync          onezone list --csv                    (repeated)
 //	Disable                       onezone disable <zoneID>
 //	Enable                        onezone enable <zoneID>
-//	ServerAdd                     onezone show <zoneID> -x
+//	ServerAdd                     onezone list -x
 //	                              onezone server-add <zoneID> --name <name> [--rpc <url>] [--grpc-endpoint <host:port>]
-//	                              onezone show <zoneID> -x
+//	                              onezone list -x
 //	ServerDel                     onezone server-del <zoneID> <serverID>
 //	ServerReset                   onezone server-reset <zoneID> <serverID>
 //
-// ServerAdd skips server-add (and the second show) when a server of that
-// name with the same endpoints already exists.
+// ServerAdd skips server-add (and the second list) when a server of that
+// name with the same endpoints already exists. It reads the zone's stored
+// SERVER entries from `onezone list -x` rather than `onezone show -x`,
+// which asks every server for its Raft status (5 s per unreachable server,
+// and the new server is always unreachable at first).
 //
 // # Output
 //
@@ -42,6 +45,8 @@
 // List reads `onezone list --csv` (ParseListCSV, encoding/csv, columns
 // located by header name), because `onezone list -x` has no federation
 // index; FED_INDEX is what the zone's ENDPOINT answered, "-" if nothing.
+// ParseListXML parses `onezone list -x`: every zone with its stored
+// servers (ENDPOINT, ENDPOINT_GRPC, ID, NAME) and no Raft values.
 // ParseRaftStatus parses the one.zone.raftstatus body (<RAFT>…</RAFT>).
 // Malformed or truncated output is a *ParseError, never a guess.
 //
@@ -63,7 +68,10 @@
 // timeout return *NotInSyncError or *FederationError carrying the last
 // observation, every problem (which server lagged and by how much) and
 // the last underlying error. Zone.CheckSync documents what "in sync"
-// means.
+// means. WithTimer(newTimer) sleeps between polls on the caller's timers
+// (a backoff.Timer; the simulator's Clock().NewTimer) and WithClock sets
+// the clock the timeout is measured on, so the waits can run on a virtual
+// clock without sleeping in real time.
 //
 // # Zone disable and OpenNebula issue #8120
 //

@@ -44,6 +44,8 @@ var (
 	ErrServerExists = errors.New("server name already in zone")
 	// ErrServerNotFound: no single server with that name in the zone.
 	ErrServerNotFound = errors.New("server not found")
+	// ErrZoneNotFound: the zone is not in `onezone list -x` (ServerAdd).
+	ErrZoneNotFound = errors.New("zone not found")
 	// ErrInvalidArgument: an argument was rejected before anything ran.
 	ErrInvalidArgument = errors.New("invalid argument")
 )

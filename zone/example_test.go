@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/upgradekit/upgradekit/transport/fake"
@@ -105,15 +106,47 @@ func ExampleDisable() {
 }
 
 func ExampleServerAdd() {
+	const stored = `<ZONE_POOL>
+  <ZONE>
+    <ID>0</ID>
+    <NAME>OpenNebula</NAME>
+    <STATE>0</STATE>
+    <TEMPLATE>
+      <ENDPOINT><![CDATA[http://10.0.0.10:2633/RPC2]]></ENDPOINT>
+    </TEMPLATE>
+    <SERVER_POOL>
+      <SERVER>
+        <ENDPOINT><![CDATA[http://10.0.0.11:2633/RPC2]]></ENDPOINT>
+        <ID><![CDATA[0]]></ID>
+        <NAME><![CDATA[fe1]]></NAME>
+      </SERVER>
+    </SERVER_POOL>
+  </ZONE>
+</ZONE_POOL>`
+	withFe2 := strings.Replace(stored, "    </SERVER_POOL>", `      <SERVER>
+        <ENDPOINT><![CDATA[http://10.0.0.12:2633/RPC2]]></ENDPOINT>
+        <ID><![CDATA[1]]></ID>
+        <NAME><![CDATA[fe2]]></NAME>
+      </SERVER>
+    </SERVER_POOL>`, 1)
 	f := fake.New("fe1")
-	f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(threeNodes)
-
-	// fe2 is already in the zone with these endpoints: nothing is added,
-	// so the strict fake needs no server-add expectation.
+	// The stored servers are read from `onezone list -x`, which asks no
+	// server for its Raft status (the new one is not reachable yet).
+	f.Expect(fake.Exact("onezone", "list", "-x")).Reply(stored)
+	f.Expect(fake.Exact("onezone", "server-add", "0", "--name", "fe2", "--rpc", "http://10.0.0.12:2633/RPC2")).
+		Reply("http://10.0.0.12:2633/RPC2:\n")
+	f.Expect(fake.Exact("onezone", "list", "-x")).Reply(withFe2)
 	id, err := zone.ServerAdd(context.Background(), f, 0, "fe2", "http://10.0.0.12:2633/RPC2", "")
 	fmt.Println(id, err, len(f.Calls()))
+
+	// Run again: fe2 is already in the zone with these endpoints, so
+	// nothing is added (the strict fake has no server-add left).
+	f.Expect(fake.Exact("onezone", "list", "-x")).Reply(withFe2)
+	id, err = zone.ServerAdd(context.Background(), f, 0, "fe2", "http://10.0.0.12:2633/RPC2", "")
+	fmt.Println(id, err, len(f.Calls()))
 	// Output:
-	// 1 <nil> 1
+	// 1 <nil> 3
+	// 1 <nil> 4
 }
 
 func ExampleParseFedIndex() {

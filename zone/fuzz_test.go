@@ -110,3 +110,38 @@ func FuzzParseFedIndex(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseListXML(f *testing.F) {
+	addSamples(f, "onezone-list-federation.xml")
+	addSamples(f, "onezone-show-*.xml") // wrong root: must be an error
+	f.Add([]byte("<ZONE_POOL/>"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		zs, err := ParseListXML(data)
+		if err != nil {
+			if zs != nil {
+				t.Fatalf("error with zones: %v", err)
+			}
+			if _, ok := err.(*ParseError); !ok {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			return
+		}
+		if len(zs) == 0 {
+			t.Fatal("no zones and no error")
+		}
+		zids := map[int]bool{}
+		for _, z := range zs {
+			if z.ID < 0 || zids[z.ID] || (z.State != Enabled && z.State != Disabled) {
+				t.Fatalf("invalid zone %+v", z)
+			}
+			zids[z.ID] = true
+			ids := map[int]bool{}
+			for _, s := range z.Servers {
+				if ids[s.ID] || s.ID < 0 || s.Raft != nil {
+					t.Fatalf("bad stored server %+v", s)
+				}
+				ids[s.ID] = true
+			}
+		}
+	})
+}

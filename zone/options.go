@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
 	"github.com/upgradekit/upgradekit/transport"
@@ -37,6 +38,7 @@ type options struct {
 	maxInterval time.Duration
 	maxLag      int64
 	now         func() time.Time
+	newTimer    func() backoff.Timer
 }
 
 func newOptions(opts []Option) (*options, error) {
@@ -144,6 +146,30 @@ func WithClock(now func() time.Time) Option {
 		o.now = now
 		return nil
 	})
+}
+
+// WithTimer makes the waits sleep between polls on timers from newTimer
+// (called once per wait) instead of real-time ones, so they can run on a
+// virtual clock: with the simulator, pass cloud.Clock().NewTimer together
+// with WithClock(cloud.Clock().Now), since the timeout is measured with
+// WithClock's clock.
+func WithTimer(newTimer func() backoff.Timer) Option {
+	return optionFunc(func(o *options) error {
+		if newTimer == nil {
+			return errors.New("zone: WithTimer(nil)")
+		}
+		o.newTimer = newTimer
+		return nil
+	})
+}
+
+// timer returns a fresh timer for one wait, or nil for the backoff
+// package's real-time default.
+func (o *options) timer() backoff.Timer {
+	if o.newTimer == nil {
+		return nil
+	}
+	return o.newTimer()
 }
 
 // command applies the endpoint and user options to c.

@@ -15,6 +15,7 @@ const (
 	srcShow       = "onezone show -x"
 	srcList       = "onezone list --csv"
 	srcRaftStatus = "one.zone.raftstatus"
+	srcListXML    = "onezone list -x"
 )
 
 // decodeOne decodes exactly one root element from data into v: empty
@@ -94,25 +95,31 @@ func ParseShow(data []byte) (Zone, error) {
 	if err := decodeOne(data, &x); err != nil {
 		return Zone{}, &ParseError{Source: srcShow, Err: err}
 	}
+	return parseZone(x, srcShow, "ZONE")
+}
+
+// parseZone checks and converts one ZONE element of src's output; path
+// locates it ("ZONE", "ZONE_POOL/ZONE[2]").
+func parseZone(x xmlZone, src, path string) (Zone, error) {
 	var z Zone
 	var err error
-	if z.ID, err = reqInt(x.ID, "ZONE/ID", 0); err != nil {
+	if z.ID, err = reqInt(x.ID, src, path+"/ID", 0); err != nil {
 		return Zone{}, err
 	}
 	if x.Name == nil {
-		return Zone{}, parseErr(srcShow, "ZONE/NAME", "missing")
+		return Zone{}, parseErr(src, path+"/NAME", "missing")
 	}
 	z.Name = *x.Name
-	st, err := reqInt(x.State, "ZONE/STATE", 0)
+	st, err := reqInt(x.State, src, path+"/STATE", 0)
 	if err != nil {
 		return Zone{}, err
 	}
 	if st != int(Enabled) && st != int(Disabled) {
-		return Zone{}, parseErr(srcShow, "ZONE/STATE", "unknown zone state %d", st)
+		return Zone{}, parseErr(src, path+"/STATE", "unknown zone state %d", st)
 	}
 	z.State = State(st)
 	if x.Template == nil {
-		return Zone{}, parseErr(srcShow, "ZONE/TEMPLATE", "missing")
+		return Zone{}, parseErr(src, path+"/TEMPLATE", "missing")
 	}
 	z.Template = map[string]string{}
 	for _, it := range x.Template.Items {
@@ -123,16 +130,16 @@ func ParseShow(data []byte) (Zone, error) {
 	z.Endpoint = z.Template["ENDPOINT"]
 	z.EndpointGRPC = z.Template["ENDPOINT_GRPC"]
 	if x.ServerPool == nil {
-		return Zone{}, parseErr(srcShow, "ZONE/SERVER_POOL", "missing")
+		return Zone{}, parseErr(src, path+"/SERVER_POOL", "missing")
 	}
 	seen := map[int]bool{}
 	for i, xs := range x.ServerPool.Servers {
-		s, err := parseServer(xs, fmt.Sprintf("ZONE/SERVER_POOL/SERVER[%d]", i+1))
+		s, err := parseServer(xs, src, fmt.Sprintf("%s/SERVER_POOL/SERVER[%d]", path, i+1))
 		if err != nil {
 			return Zone{}, err
 		}
 		if seen[s.ID] {
-			return Zone{}, parseErr(srcShow, fmt.Sprintf("ZONE/SERVER_POOL/SERVER[%d]/ID", i+1), "duplicate server ID %d", s.ID)
+			return Zone{}, parseErr(src, fmt.Sprintf("%s/SERVER_POOL/SERVER[%d]/ID", path, i+1), "duplicate server ID %d", s.ID)
 		}
 		seen[s.ID] = true
 		z.Servers = append(z.Servers, s)
@@ -140,14 +147,14 @@ func ParseShow(data []byte) (Zone, error) {
 	return z, nil
 }
 
-func parseServer(xs xmlServer, path string) (Server, error) {
+func parseServer(xs xmlServer, src, path string) (Server, error) {
 	var s Server
 	var err error
-	if s.ID, err = reqInt(xs.ID, path+"/ID", 0); err != nil {
+	if s.ID, err = reqInt(xs.ID, src, path+"/ID", 0); err != nil {
 		return Server{}, err
 	}
 	if xs.Name == nil {
-		return Server{}, parseErr(srcShow, path+"/NAME", "missing")
+		return Server{}, parseErr(src, path+"/NAME", "missing")
 	}
 	s.Name = *xs.Name
 	if xs.Endpoint != nil {
@@ -170,44 +177,88 @@ func parseServer(xs xmlServer, path string) (Server, error) {
 	case absent == len(raw), dash == len(raw):
 		return s, nil
 	case absent > 0:
-		return Server{}, parseErr(srcShow, path, "only some of STATE, TERM, VOTEDFOR, COMMIT, LOG_INDEX, FEDLOG_INDEX present")
+		return Server{}, parseErr(src, path, "only some of STATE, TERM, VOTEDFOR, COMMIT, LOG_INDEX, FEDLOG_INDEX present")
 	case dash > 0:
-		return Server{}, parseErr(srcShow, path, `some raft values are "-" and some are not`)
+		return Server{}, parseErr(src, path, `some raft values are "-" and some are not`)
 	}
 	var r RaftStatus
 	if r.State, err = parseRaftState(strings.TrimSpace(*xs.State)); err != nil {
-		return Server{}, &ParseError{Source: srcShow, Path: path + "/STATE", Err: err}
+		return Server{}, &ParseError{Source: src, Path: path + "/STATE", Err: err}
 	}
-	if r.Term, err = parseInt64(*xs.Term, srcShow, path+"/TERM", 0); err != nil {
+	if r.Term, err = parseInt64(*xs.Term, src, path+"/TERM", 0); err != nil {
 		return Server{}, err
 	}
-	vf, err := parseInt64(*xs.VotedFor, srcShow, path+"/VOTEDFOR", -1)
+	vf, err := parseInt64(*xs.VotedFor, src, path+"/VOTEDFOR", -1)
 	if err != nil {
 		return Server{}, err
 	}
 	r.VotedFor = int(vf)
-	if r.Commit, err = parseInt64(*xs.Commit, srcShow, path+"/COMMIT", -1); err != nil {
+	if r.Commit, err = parseInt64(*xs.Commit, src, path+"/COMMIT", -1); err != nil {
 		return Server{}, err
 	}
-	if r.LogIndex, err = parseInt64(*xs.LogIndex, srcShow, path+"/LOG_INDEX", -1); err != nil {
+	if r.LogIndex, err = parseInt64(*xs.LogIndex, src, path+"/LOG_INDEX", -1); err != nil {
 		return Server{}, err
 	}
 	if r.FedIndex, err = ParseFedIndex(*xs.FedLogIndex); err != nil || !r.FedIndex.Known() {
 		if err == nil {
 			err = errors.New(`"-" for a reachable server`)
 		}
-		return Server{}, &ParseError{Source: srcShow, Path: path + "/FEDLOG_INDEX", Err: err}
+		return Server{}, &ParseError{Source: src, Path: path + "/FEDLOG_INDEX", Err: err}
 	}
 	s.Raft = &r
 	return s, nil
 }
 
-func reqInt(p *string, path string, minimum int64) (int, error) {
+func reqInt(p *string, src, path string, minimum int64) (int, error) {
 	if p == nil {
-		return 0, parseErr(srcShow, path, "missing")
+		return 0, parseErr(src, path, "missing")
 	}
-	n, err := parseInt64(*p, srcShow, path, minimum)
+	n, err := parseInt64(*p, src, path, minimum)
 	return int(n), err
+}
+
+type xmlZonePool struct {
+	XMLName xml.Name  `xml:"ZONE_POOL"`
+	Zones   []xmlZone `xml:"ZONE"`
+}
+
+// ParseListXML parses the output of `onezone list -x` (FACTS 1.3): every
+// zone with its stored fields and its stored SERVER entries (ENDPOINT,
+// ENDPOINT_GRPC, ID, NAME). The CLI asks no server for its Raft status
+// here, so every Server has Raft == nil, and Raft values in the output
+// are an error. An empty pool is an error too: zone 0 always exists.
+func ParseListXML(data []byte) ([]Zone, error) {
+	var x xmlZonePool
+	if err := decodeOne(data, &x); err != nil {
+		return nil, &ParseError{Source: srcListXML, Err: err}
+	}
+	if len(x.Zones) == 0 {
+		return nil, parseErr(srcListXML, "ZONE_POOL", "no ZONE")
+	}
+	zs := make([]Zone, 0, len(x.Zones))
+	seen := map[int]bool{}
+	for i, xz := range x.Zones {
+		path := fmt.Sprintf("ZONE_POOL/ZONE[%d]", i+1)
+		if xz.ServerPool != nil {
+			for j, xs := range xz.ServerPool.Servers {
+				for _, r := range []*string{xs.State, xs.Term, xs.VotedFor, xs.Commit, xs.LogIndex, xs.FedLogIndex} {
+					if r != nil {
+						return nil, parseErr(srcListXML, fmt.Sprintf("%s/SERVER_POOL/SERVER[%d]", path, j+1), "raft values in a stored server entry")
+					}
+				}
+			}
+		}
+		z, err := parseZone(xz, srcListXML, path)
+		if err != nil {
+			return nil, err
+		}
+		if seen[z.ID] {
+			return nil, parseErr(srcListXML, path+"/ID", "duplicate zone ID %d", z.ID)
+		}
+		seen[z.ID] = true
+		zs = append(zs, z)
+	}
+	return zs, nil
 }
 
 // parseInt64 parses a decimal integer >= minimum that fits in an int32 ID

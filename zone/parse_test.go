@@ -436,3 +436,54 @@ func TestParseAPIError(t *testing.T) {
 		}
 	}
 }
+
+func TestParseListXML(t *testing.T) {
+	t.Parallel()
+	zs, err := ParseListXML(readSample(t, "onezone-list-federation.xml"))
+	require.NoError(t, err)
+	require.Len(t, zs, 3)
+	assert.Equal(t, 0, zs[0].ID)
+	assert.Equal(t, "M-EU-FR", zs[0].Name)
+	assert.Equal(t, "http://192.168.150.1:2633/RPC2", zs[0].Endpoint)
+	require.Len(t, zs[0].Servers, 3)
+	s, ok := zs[0].Server("fr-fe2")
+	require.True(t, ok)
+	assert.Equal(t, Server{ID: 1, Name: "fr-fe2", Endpoint: "http://192.168.150.12:2633/RPC2"}, s)
+	assert.False(t, s.Reachable(), "list -x has no Raft values")
+	assert.Equal(t, 100, zs[1].ID)
+	assert.Equal(t, "http://192.168.150.2:2474/", zs[1].Template["ONEFLOW_ENDPOINT"])
+	assert.Equal(t, "", zs[1].Servers[2].EndpointGRPC)
+	assert.Equal(t, 2, zs[1].Servers[2].ID)
+	assert.Equal(t, 101, zs[2].ID)
+	assert.Empty(t, zs[2].Servers)
+	assert.False(t, zs[2].HA())
+
+	bad := []struct {
+		name, data, path string
+	}{
+		{"empty", "", ""},
+		{"show output", string(readSample(t, "onezone-show-3node.xml")), ""},
+		{"empty pool", "<ZONE_POOL/>", "ZONE_POOL"},
+		{"truncated", string(readSample(t, "onezone-list-federation.xml"))[:300], ""},
+		{"bad server ID", "<ZONE_POOL><ZONE><ID>0</ID><NAME>a</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL><SERVER><ID>x</ID><NAME>s</NAME></SERVER></SERVER_POOL></ZONE></ZONE_POOL>",
+			"ZONE_POOL/ZONE[1]/SERVER_POOL/SERVER[1]/ID"},
+		{"raft values", "<ZONE_POOL><ZONE><ID>0</ID><NAME>a</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL><SERVER><ID>0</ID><NAME>s</NAME><STATE>3</STATE></SERVER></SERVER_POOL></ZONE></ZONE_POOL>",
+			"ZONE_POOL/ZONE[1]/SERVER_POOL/SERVER[1]"},
+		{"duplicate zone", "<ZONE_POOL><ZONE><ID>0</ID><NAME>a</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL/></ZONE><ZONE><ID>0</ID><NAME>b</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL/></ZONE></ZONE_POOL>",
+			"ZONE_POOL/ZONE[2]/ID"},
+		{"no server pool", "<ZONE_POOL><ZONE><ID>0</ID><NAME>a</NAME><STATE>0</STATE><TEMPLATE/></ZONE></ZONE_POOL>", "ZONE_POOL/ZONE[1]/SERVER_POOL"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			zs, err := ParseListXML([]byte(tc.data))
+			assert.Nil(t, zs)
+			pe, ok := errors.AsType[*ParseError](err)
+			require.True(t, ok, "%v", err)
+			assert.Equal(t, srcListXML, pe.Source)
+			if tc.path != "" {
+				assert.Equal(t, tc.path, pe.Path)
+			}
+		})
+	}
+}

@@ -236,7 +236,7 @@ func poll(ctx context.Context, o *options, probe func() error) (cause, last erro
 	b.MaxElapsedTime = o.timeout
 	b.Clock = clock(o.now)
 	var permanent bool
-	err := backoff.RetryNotify(func() error {
+	err := backoff.RetryNotifyWithTimer(func() error {
 		last = probe()
 		if last != nil {
 			if _, ok := errors.AsType[*backoff.PermanentError](last); ok {
@@ -246,7 +246,7 @@ func poll(ctx context.Context, o *options, probe func() error) (cause, last erro
 		return last
 	}, backoff.WithContext(b, ctx), func(err error, d time.Duration) {
 		o.log.Debug("not yet", zap.Error(err), zap.Duration("retry_in", d))
-	})
+	}, o.timer())
 	switch {
 	case err == nil:
 		return nil, nil

@@ -151,30 +151,37 @@ func setState(ctx context.Context, t transport.Transport, zoneID int, verb strin
 // ServerAdd adds an HA server to the zone and returns its new server ID.
 // It runs, in order:
 //
-//	onezone show <zoneID> -x
+//	onezone list -x
 //	onezone server-add <zoneID> --name <name> --rpc <rpc> [--grpc-endpoint <grpc>]
-//	onezone show <zoneID> -x
+//	onezone list -x
 //
 // rpc is the XML-RPC endpoint (http:// or https://, omitted from argv when
 // ""), grpc the 7.2+ gRPC endpoint host:port (omitted when ""); at least
 // one is needed. The CLI does not print the new ID (7.2+ prints a
-// leftover "<rpc>:<grpc>" line, ignored), so it is read back by NAME.
-// When a server of that name already exists with the same endpoints its ID
-// is returned and server-add is not run (already done); with other
-// endpoints the result is ErrServerExists. The command must reach an oned
-// of the target zone. The zone's majority grows at once: the new server
-// shows as unreachable until its oned runs.
+// leftover "<rpc>:<grpc>" line, ignored), so it is read back by NAME from
+// the zone's stored SERVER entries in `onezone list -x` (FACTS 1.3, 1.6).
+// `onezone show -x` would do too, but it asks every server for its Raft
+// status with a 5 s timeout each, and the new server is always unreachable
+// at first: list -x asks none. When a server of that name already exists
+// with the same endpoints its ID is returned and server-add is not run
+// (already done); with other endpoints the result is ErrServerExists. A
+// zone missing from the list is ErrZoneNotFound. The command must reach an
+// oned of the target zone. The zone's majority grows at once: the new
+// server shows as unreachable until its oned runs.
 func ServerAdd(ctx context.Context, t transport.Transport, zoneID int, name, rpcEndpoint, grpcEndpoint string, opts ...Option) (int, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return -1, err
 	}
+	if err := checkZoneID(zoneID); err != nil {
+		return -1, err
+	}
 	if err := checkServerArgs(name, rpcEndpoint, grpcEndpoint); err != nil {
 		return -1, fmt.Errorf("zone %d: server-add: %w", zoneID, err)
 	}
-	z, err := show(ctx, t, o, zoneID)
+	z, err := stored(ctx, t, o, zoneID)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("zone %d: server-add %s: %w", zoneID, name, err)
 	}
 	if id, done, err := existingServer(z, name, rpcEndpoint, grpcEndpoint); err != nil || done {
 		return id, err
@@ -189,15 +196,34 @@ func ServerAdd(ctx context.Context, t transport.Transport, zoneID int, name, rpc
 	if _, err := run(ctx, t, o, transport.Cmd("onezone", args...)); err != nil {
 		return -1, fmt.Errorf("zone %d: server-add %s: %w", zoneID, name, err)
 	}
-	z, err = show(ctx, t, o, zoneID)
+	z, err = stored(ctx, t, o, zoneID)
 	if err != nil {
-		return -1, fmt.Errorf("server-add %s: read back: %w", name, err)
+		return -1, fmt.Errorf("zone %d: server-add %s: read back: %w", zoneID, name, err)
 	}
 	s, ok := z.Server(name)
 	if !ok {
 		return -1, fmt.Errorf("zone %d: server-add %s: read back: %w", zoneID, name, ErrServerNotFound)
 	}
 	return s.ID, nil
+}
+
+// stored returns zone zoneID as stored, from `onezone list -x` (no Raft
+// values: no server is asked for its status).
+func stored(ctx context.Context, t transport.Transport, o *options, zoneID int) (Zone, error) {
+	out, err := run(ctx, t, o, transport.Query("onezone", "list", "-x"))
+	if err != nil {
+		return Zone{}, err
+	}
+	zs, err := ParseListXML(out)
+	if err != nil {
+		return Zone{}, err
+	}
+	for _, z := range zs {
+		if z.ID == zoneID {
+			return z, nil
+		}
+	}
+	return Zone{}, fmt.Errorf("zone %d in onezone list -x: %w", zoneID, ErrZoneNotFound)
 }
 
 func checkServerArgs(name, rpc, grpc string) error {

@@ -197,46 +197,44 @@ func TestEnableDisable(t *testing.T) {
 
 func TestServerAdd(t *testing.T) {
 	t.Parallel()
-	three := string(readSample(t, "onezone-show-3node.xml"))
-	withFe4 := strings.Replace(three, "  </SERVER_POOL>", `    <SERVER>
-      <ENDPOINT><![CDATA[http://10.0.0.14:2633/RPC2]]></ENDPOINT>
-      <ENDPOINT_GRPC><![CDATA[]]></ENDPOINT_GRPC>
-      <ID><![CDATA[3]]></ID>
-      <NAME><![CDATA[fe4]]></NAME>
-      <STATE>-</STATE>
-      <TERM>-</TERM>
-      <VOTEDFOR>-</VOTEDFOR>
-      <COMMIT>-</COMMIT>
-      <LOG_INDEX>-</LOG_INDEX>
-      <FEDLOG_INDEX>-</FEDLOG_INDEX>
-    </SERVER>
-  </SERVER_POOL>`, 1)
+	// onezone list -x: zone 0 has fr-fe1..3 (IDs 0-2); no Raft values.
+	three := string(readSample(t, "onezone-list-federation.xml"))
+	withFe4 := strings.Replace(three, "    </SERVER_POOL>", `      <SERVER>
+        <ENDPOINT><![CDATA[http://10.0.0.14:2633/RPC2]]></ENDPOINT>
+        <ENDPOINT_GRPC><![CDATA[]]></ENDPOINT_GRPC>
+        <ID><![CDATA[3]]></ID>
+        <NAME><![CDATA[fe4]]></NAME>
+      </SERVER>
+    </SERVER_POOL>`, 1)
 	require.NotEqual(t, three, withFe4)
+	list := fake.Exact("onezone", "list", "-x")
 
 	t.Run("adds and reads the ID back", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		f.Expect(list).Reply(three)
 		f.Expect(fake.Exact("onezone", "server-add", "0", "--name", "fe4", "--rpc", "http://10.0.0.14:2633/RPC2")).
 			Reply("http://10.0.0.14:2633/RPC2:\n")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(withFe4)
+		f.Expect(list).Reply(withFe4)
 		id, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "")
 		require.NoError(t, err)
 		assert.Equal(t, 3, id)
 		f.AssertExpectations(t)
 		calls := f.Calls()
 		require.Len(t, calls, 3)
+		assert.True(t, calls[0].Command.ReadOnly)
 		assert.False(t, calls[1].Command.ReadOnly)
+		assert.True(t, calls[2].Command.ReadOnly)
 	})
 	t.Run("with gRPC endpoint", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		grpcFe4 := strings.Replace(withFe4, "<ENDPOINT_GRPC><![CDATA[]]></ENDPOINT_GRPC>\n      <ID><![CDATA[3]]>",
-			"<ENDPOINT_GRPC><![CDATA[10.0.0.14:2634]]></ENDPOINT_GRPC>\n      <ID><![CDATA[3]]>", 1)
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		grpcFe4 := strings.Replace(withFe4, "<ENDPOINT_GRPC><![CDATA[]]></ENDPOINT_GRPC>\n        <ID><![CDATA[3]]>",
+			"<ENDPOINT_GRPC><![CDATA[10.0.0.14:2634]]></ENDPOINT_GRPC>\n        <ID><![CDATA[3]]>", 1)
+		f.Expect(list).Reply(three)
 		f.Expect(fake.Exact("onezone", "server-add", "0", "--name", "fe4", "--rpc", "http://10.0.0.14:2633/RPC2", "--grpc-endpoint", "10.0.0.14:2634")).
 			Reply("http://10.0.0.14:2633/RPC2:10.0.0.14:2634\n")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(grpcFe4)
+		f.Expect(list).Reply(grpcFe4)
 		id, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "10.0.0.14:2634")
 		require.NoError(t, err)
 		assert.Equal(t, 3, id)
@@ -245,9 +243,9 @@ func TestServerAdd(t *testing.T) {
 	t.Run("gRPC only", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		f.Expect(list).Reply(three)
 		f.Expect(fake.Exact("onezone", "server-add", "0", "--name", "fe5", "--grpc-endpoint", "10.0.0.15:2634"))
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		f.Expect(list).Reply(three)
 		_, err := ServerAdd(t.Context(), f, 0, "fe5", "", "10.0.0.15:2634")
 		assert.ErrorIs(t, err, ErrServerNotFound, "not in the read-back")
 		f.AssertExpectations(t)
@@ -255,7 +253,7 @@ func TestServerAdd(t *testing.T) {
 	t.Run("already there", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(withFe4)
+		f.Expect(list).Reply(withFe4)
 		id, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "")
 		require.NoError(t, err)
 		assert.Equal(t, 3, id)
@@ -264,7 +262,7 @@ func TestServerAdd(t *testing.T) {
 	t.Run("name taken with other endpoint", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(withFe4)
+		f.Expect(list).Reply(withFe4)
 		_, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.9.9.9:2633/RPC2", "")
 		assert.ErrorIs(t, err, ErrServerExists)
 		f.AssertExpectations(t)
@@ -272,7 +270,7 @@ func TestServerAdd(t *testing.T) {
 	t.Run("refused by another zone", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		f.Expect(list).Reply(three)
 		f.Expect(fake.Prefix("onezone", "server-add")).
 			Exit(255, "[one.zone.addserver] Servers have to be added through the target zone endpoints\n")
 		_, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "")
@@ -282,7 +280,7 @@ func TestServerAdd(t *testing.T) {
 	t.Run("zone disabled", func(t *testing.T) {
 		t.Parallel()
 		f := fake.New("fe1")
-		f.Expect(fake.Exact("onezone", "show", "0", "-x")).Reply(three)
+		f.Expect(list).Reply(three)
 		f.Expect(fake.Prefix("onezone", "server-add")).Exit(255, "[one.zone.addserver] Cannot process request, zone disabled\n")
 		_, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "")
 		assert.ErrorIs(t, err, ErrZoneDisabled)
@@ -296,6 +294,35 @@ func TestServerAdd(t *testing.T) {
 			assert.ErrorIs(t, err, ErrInvalidArgument, "%q", a)
 		}
 		assert.Empty(t, f.Calls())
+	})
+	t.Run("zone not in the list", func(t *testing.T) {
+		t.Parallel()
+		f := fake.New("fe1")
+		f.Expect(list).Reply(three)
+		_, err := ServerAdd(t.Context(), f, 5, "fe4", "http://10.0.0.14:2633/RPC2", "")
+		assert.ErrorIs(t, err, ErrZoneNotFound)
+		f.AssertExpectations(t)
+	})
+	t.Run("in a slave zone", func(t *testing.T) {
+		t.Parallel()
+		f := fake.New("ge-fe1")
+		f.Expect(list).Reply(three)
+		_, err := ServerAdd(t.Context(), f, 100, "ge-fe2", "http://192.168.150.22:2633/RPC2", "")
+		require.NoError(t, err, "already there with the same endpoints (empty gRPC)")
+		f.AssertExpectations(t)
+	})
+	t.Run("malformed read-back", func(t *testing.T) {
+		t.Parallel()
+		f := fake.New("fe1")
+		f.Expect(list).Reply(three)
+		f.Expect(fake.Prefix("onezone", "server-add"))
+		f.Expect(list).Reply(three[:200])
+		_, err := ServerAdd(t.Context(), f, 0, "fe4", "http://10.0.0.14:2633/RPC2", "")
+		pe, ok := errors.AsType[*ParseError](err)
+		require.True(t, ok, "%v", err)
+		assert.Equal(t, "onezone list -x", pe.Source)
+		assert.Contains(t, err.Error(), "read back")
+		f.AssertExpectations(t)
 	})
 }
 
