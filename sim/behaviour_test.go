@@ -597,3 +597,52 @@ if [ -n "$old" ]; then rm -rf -- "$old"; fi`
 	probe := `for m in apt-get dnf yum zypper; do if command -v "$m" >/dev/null 2>&1; then echo "$m"; exit 0; fi; done; exit 1`
 	assert.Equal(t, "apt-get\n", string(doCmd(t, c, "fe1", transport.Shell(probe)).Stdout))
 }
+
+// systemctl's --type takes a comma-separated list (and repeats combine).
+func TestSystemctlListUnitsTypeList(t *testing.T) {
+	t.Parallel()
+	c, err := HA(3, "7.2.0")
+	require.NoError(t, err)
+	lines := func(args ...string) []string {
+		out := ok(t, c, "fe1", append([]string{"systemctl", "list-units"}, append(args, "--state=active", "--no-legend", "--plain", "--full", "--", "opennebula*")...)...)
+		var units []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				units = append(units, f[0])
+			}
+		}
+		return units
+	}
+	both := lines("--type=service,timer")
+	assert.Contains(t, both, "opennebula.service")
+	assert.Contains(t, both, "opennebula-showback.timer")
+	assert.Contains(t, both, "opennebula-ssh-socks-cleaner.timer")
+	services := lines("--type=service")
+	timers := lines("--type", "timer")
+	assert.NotEmpty(t, services)
+	assert.Equal(t, []string{"opennebula-showback.timer", "opennebula-ssh-socks-cleaner.timer"}, timers)
+	assert.ElementsMatch(t, append(append([]string{}, services...), timers...), both)
+	assert.ElementsMatch(t, both, lines("-t", "service", "--type=timer"), "repeated options combine")
+	assert.Empty(t, lines("--type=socket"))
+}
+
+// transport.Download uses the simulator's native Downloader; the streaming
+// fallback's script needs fds 3 and 4, which mvdan.cc/sh cannot redirect
+// (documented in doc.go): this pins that limitation.
+func TestDownloadOnSimulator(t *testing.T) {
+	t.Parallel()
+	c, err := HA(1, "7.4.0")
+	require.NoError(t, err)
+	require.NoError(t, c.WriteFile("fe1", "/tmp/x", []byte("hello\n"), 0o644))
+	fe := c.MustFrontend("fe1")
+	var buf strings.Builder
+	tr, err := transport.Download(context.Background(), fe, "/tmp/x", &buf, transport.FileOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "hello\n", buf.String())
+	assert.Equal(t, int64(6), tr.Bytes)
+	buf.Reset()
+	_, err = transport.StreamDownload(context.Background(), fe, "/tmp/x", &buf, transport.FileOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unsupported redirect fd")
+	assert.Empty(t, buf.String())
+}

@@ -277,6 +277,12 @@ func cmdSystemctl(p *proc) int {
 				i++
 				v = p.argv[i]
 			}
+			if k == "-t" {
+				k = "--type"
+			}
+			if prev, ok := flags[k]; ok && (k == "--type" || k == "--state") && prev != "" {
+				v = prev + "," + v // repeated list options combine, as in systemctl
+			}
 			flags[k] = v
 			continue
 		}
@@ -392,7 +398,13 @@ func cmdSystemctl(p *proc) int {
 		}
 	case "list-units", "list-unit-files":
 		state := flags["--state"]
-		typ := flags["--type"] + flags["-t"]
+		// --type takes a comma-separated list of unit types (systemctl(1)).
+		var types []string
+		for _, t := range strings.Split(flags["--type"], ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				types = append(types, t)
+			}
+		}
 		_, noLegend := flags["--no-legend"]
 		_, all := flags["--all"]
 		var lines []string
@@ -402,7 +414,7 @@ func cmdSystemctl(p *proc) int {
 			if !strings.Contains(name, ".") {
 				full = name + ".service"
 			}
-			if typ != "" && !strings.HasSuffix(full, "."+typ) {
+			if len(types) > 0 && !slices.ContainsFunc(types, func(t string) bool { return strings.HasSuffix(full, "."+t) }) {
 				continue
 			}
 			if len(units) > 0 && !matchAny(units, full) {

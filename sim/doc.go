@@ -25,6 +25,15 @@
 //     tee, cp, mv, rm, mkdir, chmod, chown, mktemp, sha256sum, openssl
 //     dgst, find (-printf, -exec), tar, stat, sed s///, grep, date, sleep,
 //     df, curl/wget (a stand-in key)...
+//   - systemctl list-units --type takes a comma-separated list of types
+//     (--type=service,timer), and repeated --type/-t options combine
+//
+// Shell limitation: mvdan.cc/sh's interpreter (v3.14) only redirects file
+// descriptors 0, 1 and 2, so a script using others (`exec 3>&1`,
+// `exec 4< file`, `<&4`, /dev/fd/3) fails with "unsupported redirect fd".
+// transport.StreamDownload's script is such a script; transport.Download
+// does not need it here because Transport implements transport.Downloader
+// (and Uploader) natively. transport.StreamUpload works.
 //
 // Anything else exits 127 with "sh: 1: X: not found"; unknown options of
 // the OpenNebula CLIs exit 255 with "invalid option: ...".
