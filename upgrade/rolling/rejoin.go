@@ -241,6 +241,18 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			if err != nil {
 				return err
 			}
+			// Record f's running units before anything changes, so a
+			// rollback restarts exactly those whatever fails next.
+			units := nebula.ActiveUnits(f)
+			if _, ok := units.Get(s); !ok {
+				active, err := k.ListActive(ctx, ft)
+				if err != nil {
+					return err
+				}
+				if err := units.Set(s, active); err != nil {
+					return err
+				}
+			}
 			if err := nebula.KeyStarted.Set(s, true); err != nil {
 				return err
 			}
@@ -258,15 +270,9 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			} else if _, ok := RemovedServer(f).Get(s); !ok && !s.DryRun() {
 				return fmt.Errorf("%s is not a server of zone %d and no removal was recorded", f, z.ID)
 			}
-			units := nebula.ActiveUnits(f)
 			active, err := k.ListActive(ctx, ft)
 			if err != nil {
 				return err
-			}
-			if _, ok := units.Get(s); !ok {
-				if err := units.Set(s, active); err != nil {
-					return err
-				}
 			}
 			if len(active) > 0 {
 				if err := k.System().Stop(ctx, ft, active...); err != nil {
@@ -281,7 +287,11 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 				return len(still) == 0, err
 			})
 		}).CheckWith(nebula.Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		if _, ok := RemovedServer(f).Get(s); !ok {
+		removed, err := wasRemoved(ctx, s, k, z, leader, f)
+		if err != nil {
+			return err
+		}
+		if !removed {
 			// Never removed: only start what was stopped.
 			ft, _, err := nebula.Node(s, f)
 			if err != nil {
@@ -307,6 +317,31 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 		}
 		return waitSync(ctx, k, s, z, leader)
 	})
+}
+
+// wasRemoved reports whether f's server-del took effect. The server is
+// recorded before the delete (so a crash right after it loses nothing),
+// so the record alone does not say the delete happened: the zone's
+// stored server list decides.
+func wasRemoved(ctx context.Context, s *upgrade.State, k *nebula.Kit, z nebula.Zone, leader, f string) (bool, error) {
+	srv, ok := RemovedServer(f).Get(s)
+	if !ok {
+		return false, nil
+	}
+	lt, _, err := nebula.Node(s, leader)
+	if err != nil {
+		return false, err
+	}
+	servers, err := zoneServers(ctx, k, lt, z.ID)
+	if err != nil {
+		return false, fmt.Errorf("is %s still a server of zone %d: %w", f, z.ID, err)
+	}
+	for _, cur := range servers {
+		if cur.ID == srv.ID && cur.Name == srv.Name {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // seedFile is where the leader's backup for follower f is written (and

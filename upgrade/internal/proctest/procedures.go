@@ -55,9 +55,6 @@ func Rejoin() Procedure {
 		},
 		NoReturn: rolling.RejoinNoReturn,
 		To:       "7.4.1", ToDB: "7.4.0",
-		KnownBugs: map[string]string{
-			"remove/fe2": removeBug, "remove/fe3": removeBug,
-		},
 	}
 }
 
@@ -120,13 +117,6 @@ func FederationInventory(target string) nebula.Inventory {
 		},
 	}
 }
-
-// removeBug: leaveStep records RemovedServer before `onezone server-del`
-// and the follower's active units only after it, so when server-del fails
-// the rollback takes the "removed" branch (re-seed and re-join a server
-// that never left) and starts only the default units: the follower's
-// fireedge, flow, gate and guacd stay stopped.
-const removeBug = "rejoin: a failed onezone server-del is rolled back as a removal; the follower's other services stay stopped"
 
 // HAInventory describes sim.HA(n, ...) as it is created: fe1..feN with
 // SERVER_IDs 0..n-1 (leader fe1) and the KVM hosts kvm1..kvm3.
