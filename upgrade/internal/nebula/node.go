@@ -461,7 +461,7 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 			if err != nil {
 				return err
 			}
-			code, out, err := k.onecfgStatus(ctx, t)
+			code, out, exitErr, err := k.onecfgStatus(ctx, t)
 			if err != nil {
 				return err
 			}
@@ -471,9 +471,10 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 				return nil
 			case 1:
 			default:
-				return &OnecfgError{Host: n, Code: code, Output: out}
+				return &OnecfgError{Host: n, Code: code, Output: out, Err: exitErr}
 			}
-			res, err := t.Run(ctx, k.root(transport.Cmd("onecfg", "upgrade")))
+			cmd := k.root(transport.Cmd("onecfg", "upgrade"))
+			res, err := t.Run(ctx, cmd)
 			if err != nil {
 				return err
 			}
@@ -481,14 +482,14 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 				s.Output("stdout", strings.TrimRight(l, "\n"))
 			}
 			if res.ExitCode != 0 {
-				return &OnecfgError{Host: n, Code: res.ExitCode, Output: tail(string(res.Stdout) + string(res.Stderr))}
+				return &OnecfgError{Host: n, Code: res.ExitCode, Output: tail(string(res.Stdout) + string(res.Stderr)), Err: transport.ResultError(cmd, res)}
 			}
-			code, out, err = k.onecfgStatus(ctx, t)
+			code, out, exitErr, err = k.onecfgStatus(ctx, t)
 			if err != nil {
 				return err
 			}
 			if code != 0 {
-				return &OnecfgError{Host: n, Code: code, Output: out}
+				return &OnecfgError{Host: n, Code: code, Output: out, Err: exitErr}
 			}
 			return nil
 		}).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
@@ -499,7 +500,7 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 		if ok, err := k.atTarget(ctx, t, "opennebula"); err != nil || !ok {
 			return false, err
 		}
-		code, _, err := k.onecfgStatus(ctx, t)
+		code, _, _, err := k.onecfgStatus(ctx, t)
 		return code == 0, err
 	})
 }
@@ -510,7 +511,11 @@ type OnecfgError struct {
 	Host   string
 	Code   int
 	Output string
+	// Err is the command's *transport.ExitError, reachable with errors.As.
+	Err error
 }
+
+func (e *OnecfgError) Unwrap() error { return e.Err }
 
 func (e *OnecfgError) Error() string {
 	hint := ""
@@ -520,12 +525,15 @@ func (e *OnecfgError) Error() string {
 	return fmt.Sprintf("%s: onecfg exited %d: %s%s", e.Host, e.Code, e.Output, hint)
 }
 
-func (k *Kit) onecfgStatus(ctx context.Context, t transport.Transport) (int, string, error) {
-	res, err := t.Run(ctx, k.root(transport.Query("onecfg", "status")))
+// onecfgStatus runs `onecfg status`: exit 0 clean, 1 updates pending,
+// 255 error. exitErr is the *transport.ExitError of a non-zero exit.
+func (k *Kit) onecfgStatus(ctx context.Context, t transport.Transport) (code int, out string, exitErr, err error) {
+	cmd := k.root(transport.Query("onecfg", "status"))
+	res, err := t.Run(ctx, cmd)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
-	return res.ExitCode, tail(string(res.Stdout) + string(res.Stderr)), nil
+	return res.ExitCode, tail(string(res.Stdout) + string(res.Stderr)), transport.ResultError(cmd, res), nil
 }
 
 func tail(s string) string {
