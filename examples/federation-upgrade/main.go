@@ -23,13 +23,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 
 	"github.com/upgradekit/upgradekit/examples/internal/cli"
 	"github.com/upgradekit/upgradekit/host"
@@ -41,38 +37,26 @@ import (
 	"github.com/upgradekit/upgradekit/zone"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("federation-upgrade", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("federation-upgrade", stderr)
 	var f cli.Flags
 	f.Register(fs, "federation-upgrade.journal")
-	if err := fs.Parse(args); err != nil {
-		return cli.ExitUsage
+	check := func() error {
+		if err := f.Check(); err != nil {
+			return err
+		}
+		if f.Leader != "" {
+			return errors.New("--leader: give each zone's leader in the inventory (zones[].leader)")
+		}
+		return nil
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "federation-upgrade: unexpected arguments %q\n", fs.Args())
-		return cli.ExitUsage
-	}
-	if err := f.Check(); err != nil {
-		fmt.Fprintln(stderr, "federation-upgrade:", err)
-		return cli.ExitUsage
-	}
-	if f.Leader != "" {
-		fmt.Fprintln(stderr, "federation-upgrade: --leader: give each zone's leader in the inventory (zones[].leader)")
+	if !cli.Parse(fs, args, check) {
 		return cli.ExitUsage
 	}
 	code, err := upgradeFederation(ctx, &f, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "federation-upgrade:", err)
-	}
-	return code
+	return cli.Exit(fs, code, err)
 }
 
 func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writer) (int, error) {
@@ -93,22 +77,14 @@ func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writ
 		planOpts = append(planOpts, federation.WithClock(c.Now), federation.WithTimer(c.Clock().NewTimer))
 		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithClock(c.Now))
 	} else {
-		file, err := cli.LoadFile(f.Inventory)
+		c, err := f.Open(nil)
 		if err != nil {
 			return cli.ExitUsage, err
 		}
-		if inv, err = file.Inventory(); err != nil {
-			return cli.ExitUsage, err
-		}
-		h, pool, err := cli.SSHHosts(file, inv)
-		if err != nil {
-			return cli.ExitUsage, err
-		}
-		defer pool.Close()
-		hosts = h
-		planOpts = append(planOpts, federation.WithSudo(file.Sudo()))
-		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)))
-		for _, z := range file.Zones {
+		defer c.Close()
+		inv, hosts, runOpts = c.Inventory, c.Hosts, c.RunnerOptions
+		planOpts = append(planOpts, federation.WithSudo(c.File.Sudo()))
+		for _, z := range c.File.Zones {
 			if z.Leader != "" {
 				leaders[z.ID] = z.Leader
 			}
@@ -128,10 +104,7 @@ func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writ
 		inv.Zones[i] = leaderFirst(z, l)
 	}
 	if cloud != nil {
-		info := stdout
-		if f.JSON {
-			info = stderr
-		}
+		info := f.Info(stdout, stderr)
 		for _, z := range inv.Zones {
 			fmt.Fprintf(info, "simulated zone %d %s: front-ends %v at 7.2.0, hypervisors %v\n", z.ID, z.Name, z.FrontendNames(), z.HypervisorNames())
 		}
@@ -142,58 +115,23 @@ func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writ
 		return cli.ExitCode(err), err
 	}
 	master := inv.Zones[0]
-	if !f.JSON {
-		cli.PrintPlan(stdout, plan, federation.PointOfNoReturn(master.ID))
-	}
-	var rec *upgrade.Recorder
-	if f.DryRun {
-		rec = upgrade.NewRecorder()
-		runOpts = append(runOpts, upgrade.WithDryRun(rec))
-	} else if !f.Simulate {
-		lock, err := f.HostLock(ctx, hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation")
-		if err != nil {
-			return cli.ExitFailed, err
-		}
-		runOpts = append(runOpts, upgrade.WithLocker(lock))
-	}
-	runOpts = append(runOpts, upgrade.WithObserver(f.Observer(stdout)))
-	r, err := upgrade.NewRunner(plan, runOpts...)
-	if err != nil {
-		return cli.ExitCode(err), err
-	}
-	rep, runErr := r.Run(ctx)
-	if f.JSON {
-		if err := rep.WriteJSON(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-	} else {
-		fmt.Fprintln(stdout)
-		if err := rep.WriteText(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
-			if err := rec.WriteText(stdout); err != nil {
-				return cli.ExitFailed, err
+	r := cli.Run{
+		Name: "federation-upgrade", Plan: plan, NoReturn: federation.PointOfNoReturn(master.ID), Options: runOpts,
+		NothingToDo: federation.ErrNothingToDo, ResumeHint: true,
+		Summary: func(w io.Writer, _ error) {
+			if cloud == nil || f.JSON {
+				return
 			}
-		}
-		if cloud != nil {
 			for _, z := range inv.Zones {
-				fmt.Fprintf(stdout, "simulator: zone %d API downtime %s, write downtime %s (virtual time)\n",
+				fmt.Fprintf(w, "simulator: zone %d API downtime %s, write downtime %s (virtual time)\n",
 					z.ID, cloud.APIDowntime(z.ID), cloud.WriteDowntime(z.ID))
 			}
-		}
+		},
 	}
-	code := cli.ExitCode(runErr)
-	switch {
-	case runErr == nil:
-	case errors.Is(runErr, federation.ErrNothingToDo):
-		fmt.Fprintln(stderr, "federation-upgrade: nothing to do:", runErr)
-		return code, nil
-	case code == cli.ExitResume:
-		fmt.Fprintf(stderr, "federation-upgrade: fix the cause, then run again with --resume --journal %s\n", f.Journal)
+	if !f.Simulate {
+		r.LockHost, r.LockDir = hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation"
 	}
-	return code, runErr
+	return cli.Execute(ctx, f, r, stdout, stderr)
 }
 
 // leaderFirst moves front-end leader to the head of z's list.

@@ -16,13 +16,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/upgradekit/upgradekit/examples/internal/cli"
 	"github.com/upgradekit/upgradekit/transport"
@@ -31,35 +26,18 @@ import (
 	"github.com/upgradekit/upgradekit/upgrade/hypervisors"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ha-upgrade", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("ha-upgrade", stderr)
 	var f cli.Flags
 	f.Register(fs, "ha-upgrade.journal")
 	hvOnly := fs.Bool("hypervisors-only", false, "upgrade only the hypervisors (the front-ends are already at the target)")
-	if err := fs.Parse(args); err != nil {
-		return cli.ExitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ha-upgrade: unexpected arguments %q\n", fs.Args())
-		return cli.ExitUsage
-	}
-	if err := f.Check(); err != nil {
-		fmt.Fprintln(stderr, "ha-upgrade:", err)
+	if !cli.Parse(fs, args, f.Check) {
 		return cli.ExitUsage
 	}
 	code, err := upgradeHA(ctx, &f, *hvOnly, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "ha-upgrade:", err)
-	}
-	return code
+	return cli.Exit(fs, code, err)
 }
 
 func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io.Writer) (int, error) {
@@ -68,46 +46,33 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 		hosts    map[string]transport.Transport
 		planOpts = f.PlanOptions()
 		runOpts  []upgrade.Option
-		simul    *cli.Simulation
+		summary  func(io.Writer, error)
 	)
 	if f.Simulate {
 		s, err := cli.Simulate(3, "7.2.0", "7.4.1")
 		if err != nil {
 			return cli.ExitFailed, err
 		}
-		simul, inv, hosts = s, s.Inventory, s.Hosts
+		inv, hosts = s.Inventory, s.Hosts
 		planOpts = append(planOpts, s.PlanOptions...)
-		runOpts = append(runOpts, s.RunnerOptions...)
-		info := stdout
-		if f.JSON {
-			info = stderr
-		}
-		fmt.Fprintf(info, "simulated cloud: front-ends %v at 7.2.0, hypervisors %v; target %s\n\n",
+		runOpts = s.RunnerOptions
+		fmt.Fprintf(f.Info(stdout, stderr), "simulated cloud: front-ends %v at 7.2.0, hypervisors %v; target %s\n\n",
 			s.Cloud.Frontends(), s.Cloud.Hypervisors(), inv.Target)
+		summary = func(w io.Writer, _ error) {
+			if !f.JSON {
+				s.PrintDowntime(w)
+			}
+		}
 	} else {
-		file, err := cli.LoadFile(f.Inventory)
+		c, err := f.Open(cli.OneZone)
 		if err != nil {
 			return cli.ExitUsage, err
 		}
-		if inv, err = file.Inventory(); err != nil {
-			return cli.ExitUsage, err
-		}
-		if len(inv.Zones) != 1 {
-			return cli.ExitUsage, fmt.Errorf("the inventory must have exactly one zone, it has %d", len(inv.Zones))
-		}
-		h, pool, err := cli.SSHHosts(file, inv)
-		if err != nil {
-			return cli.ExitUsage, err
-		}
-		defer pool.Close()
-		hosts = h
-		planOpts = append(planOpts, ha.WithSudo(file.Sudo()))
-		if file.SSH.CLIUser != "" {
-			planOpts = append(planOpts, ha.WithCLIUser(file.SSH.CLIUser))
-		}
-		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)))
-		if f.Leader == "" && len(file.Zones) == 1 {
-			f.Leader = file.Zones[0].Leader
+		defer c.Close()
+		inv, hosts, runOpts = c.Inventory, c.Hosts, c.RunnerOptions
+		planOpts = append(planOpts, ha.WithSudo(c.File.Sudo()))
+		if c.File.SSH.CLIUser != "" {
+			planOpts = append(planOpts, ha.WithCLIUser(c.File.SSH.CLIUser))
 		}
 	}
 	z := inv.Zones[0]
@@ -138,62 +103,9 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 	if err != nil {
 		return cli.ExitCode(err), err
 	}
-	if !f.JSON {
-		cli.PrintPlan(stdout, plan, noReturn)
-	}
-
-	var rec *upgrade.Recorder
-	if f.DryRun {
-		rec = upgrade.NewRecorder()
-		runOpts = append(runOpts, upgrade.WithDryRun(rec))
-	} else {
-		lt := hosts[leader]
-		lock, err := f.HostLock(ctx, lt, "/var/lock/upgradekit-ha")
-		if err != nil {
-			return cli.ExitFailed, err
-		}
-		runOpts = append(runOpts, upgrade.WithLocker(lock))
-	}
-	runOpts = append(runOpts, upgrade.WithObserver(f.Observer(stdout)))
-	r, err := upgrade.NewRunner(plan, runOpts...)
-	if err != nil {
-		return cli.ExitCode(err), err
-	}
-	rep, runErr := r.Run(ctx)
-
-	if f.JSON {
-		if err := rep.WriteJSON(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			if err := rec.WriteJSON(stdout); err != nil {
-				return cli.ExitFailed, err
-			}
-		}
-	} else {
-		fmt.Fprintln(stdout)
-		if err := rep.WriteText(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
-			if err := rec.WriteText(stdout); err != nil {
-				return cli.ExitFailed, err
-			}
-		}
-		if simul != nil {
-			fmt.Fprintf(stdout, "\nsimulator: API downtime %s, write downtime %s (virtual time)\n",
-				simul.Cloud.APIDowntime(0), simul.Cloud.WriteDowntime(0))
-		}
-	}
-	code := cli.ExitCode(runErr)
-	switch {
-	case runErr == nil:
-	case errors.Is(runErr, ha.ErrNothingToDo):
-		fmt.Fprintln(stderr, "ha-upgrade: nothing to do:", runErr)
-		return code, nil
-	case code == cli.ExitResume:
-		fmt.Fprintf(stderr, "ha-upgrade: fix the cause, then run again with --resume --journal %s\n", f.Journal)
-	}
-	return code, runErr
+	return cli.Execute(ctx, f, cli.Run{
+		Name: "ha-upgrade", Plan: plan, NoReturn: noReturn, Options: runOpts,
+		LockHost: hosts[leader], LockDir: "/var/lock/upgradekit-ha", RecordJSON: true,
+		Summary: summary, NothingToDo: ha.ErrNothingToDo, ResumeHint: true,
+	}, stdout, stderr)
 }

@@ -17,14 +17,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"slices"
-	"syscall"
-	"time"
 
 	"github.com/upgradekit/upgradekit/examples/internal/cli"
 	"github.com/upgradekit/upgradekit/openstack"
@@ -34,16 +28,10 @@ import (
 	"github.com/upgradekit/upgradekit/upgrade/controlplane"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("openstack-upgrade", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("openstack-upgrade", stderr)
 	var f cli.Flags
 	fs.StringVar(&f.Inventory, "inventory", "", "inventory `file` (YAML); without it the embedded simulated control plane is upgraded")
 	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated control plane (Zed to 2023.1 Antelope); the default without --inventory")
@@ -55,26 +43,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.Concurrency, "concurrency", 5, "computes upgraded at once")
 	fs.BoolVar(&f.NoCanary, "no-canary", false, "do not upgrade the first compute alone first")
 	fs.IntVar(&f.Budget, "failure-budget", 1, "compute failures after which no new one starts")
-	if err := fs.Parse(args); err != nil {
-		return cli.ExitUsage
+	check := func() error {
+		if err := f.Check(); err != nil {
+			return err
+		}
+		if f.Budget < 1 {
+			return fmt.Errorf("%w: --failure-budget must be at least 1", cli.ErrUsage)
+		}
+		return nil
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "openstack-upgrade: unexpected arguments %q\n", fs.Args())
-		return cli.ExitUsage
-	}
-	if err := f.Check(); err == nil && f.Budget < 1 {
-		err = fmt.Errorf("%w: --failure-budget must be at least 1", cli.ErrUsage)
-		fmt.Fprintln(stderr, "openstack-upgrade:", err)
-		return cli.ExitUsage
-	} else if err != nil {
-		fmt.Fprintln(stderr, "openstack-upgrade:", err)
+	if !cli.Parse(fs, args, check) {
 		return cli.ExitUsage
 	}
 	code, err := upgradeControlPlane(ctx, &f, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "openstack-upgrade:", err)
-	}
-	return code
+	return cli.Exit(fs, code, err)
 }
 
 func exitCode(err error) int {
@@ -94,10 +76,7 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 			controlplane.WithComputeBatch(f.Concurrency), controlplane.WithCanary(!f.NoCanary), controlplane.WithFailureBudget(f.Budget),
 		}
 	)
-	info := stdout
-	if f.JSON {
-		info = stderr
-	}
+	info := f.Info(stdout, stderr)
 	if f.Simulate {
 		s, err := cli.SimulateOpenStack()
 		if err != nil {
@@ -136,63 +115,17 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 	if err != nil {
 		return exitCode(err), err
 	}
-	if !f.JSON {
-		cli.PrintPlan(stdout, plan, controlplane.ContractStep)
-	}
-	var rec *upgrade.Recorder
-	switch {
-	case f.DryRun:
-		rec = upgrade.NewRecorder()
-		runOpts = append(runOpts, upgrade.WithDryRun(rec))
-	case simul == nil:
-		lock, err := f.HostLock(ctx, hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane")
-		if err != nil {
-			return cli.ExitFailed, err
-		}
-		runOpts = append(runOpts, upgrade.WithLocker(lock))
-	}
-	runOpts = append(runOpts, upgrade.WithObserver(f.Observer(stdout)))
-	r, err := upgrade.NewRunner(plan, runOpts...)
-	if err != nil {
-		return exitCode(err), err
-	}
-	rep, runErr := r.Run(ctx)
-
-	if f.JSON {
-		if err := rep.WriteJSON(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			if err := rec.WriteJSON(stdout); err != nil {
-				return cli.ExitFailed, err
+	r := cli.Run{
+		Name: "openstack-upgrade", Plan: plan, NoReturn: controlplane.ContractStep, Options: runOpts,
+		RecordJSON: true, ExitCode: exitCode, ResumeHint: simul == nil,
+		Summary: func(info io.Writer, _ error) {
+			if simul != nil && !f.DryRun {
+				simul.PrintDowntime(info)
 			}
-		}
-	} else {
-		fmt.Fprintln(stdout)
-		if err := rep.WriteText(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
-			if err := rec.WriteText(stdout); err != nil {
-				return cli.ExitFailed, err
-			}
-		}
+		},
 	}
-	if simul != nil && !f.DryRun {
-		down := simul.Cloud.APIDowntime()
-		fmt.Fprintf(info, "\nsimulator (virtual time): API unavailable per service:")
-		for _, svc := range openstack.DefaultCatalog().Names() {
-			fmt.Fprintf(info, " %s %s", svc, down[svc].Round(time.Millisecond))
-		}
-		fmt.Fprintln(info)
-		if v := simul.Cloud.Violations(); len(v) > 0 {
-			fmt.Fprintf(info, "simulator: upstream rules broken: %v\n", slices.Clip(v))
-		}
+	if simul == nil {
+		r.LockHost, r.LockDir = hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane"
 	}
-	code := exitCode(runErr)
-	if code == cli.ExitResume && simul == nil {
-		fmt.Fprintf(stderr, "openstack-upgrade: fix the cause, then run again with --resume --journal %s\n", f.Journal)
-	}
-	return code, runErr
+	return cli.Execute(ctx, f, r, stdout, stderr)
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -13,55 +10,36 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-func runArgs(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
-	return code, out.String(), errb.String()
-}
+	"github.com/upgradekit/upgradekit/examples/internal/clitest"
+)
 
 func TestSimulatedUpgrade(t *testing.T) {
 	t.Parallel()
-	code, out, errs := runArgs(t)
-	require.Equal(t, 0, code, errs)
-	assert.Contains(t, out, "simulated control plane: controllers [ctl1 ctl2], network [net1], computes [cmp1 cmp2 cmp3] at zed; target 2023.1")
-	assert.Contains(t, out, "finish/contract   <- point of no return")
-	assert.Contains(t, out, "downtime neutron:")
-	assert.Contains(t, out, "simulator (virtual time): API unavailable per service: keystone 0s")
+	out, _ := clitest.Succeeds(t, run, nil,
+		"simulated control plane: controllers [ctl1 ctl2], network [net1], computes [cmp1 cmp2 cmp3] at zed; target 2023.1",
+		"finish/contract   <- point of no return",
+		"downtime neutron:",
+		"simulator (virtual time): API unavailable per service: keystone 0s",
+	)
 	assert.NotContains(t, out, "upstream rules broken")
 	assert.Less(t, strings.Index(out, "backup/databases"), strings.Index(out, "backup/databases: started"), "plan printed before progress")
 }
 
 func TestDryRun(t *testing.T) {
 	t.Parallel()
-	code, out, errs := runArgs(t, "--dry-run")
-	require.Equal(t, 0, code, errs)
-	assert.Contains(t, out, "commands a real run would execute:")
-	assert.Contains(t, out, "would run")
-	assert.Contains(t, out, "apt-get install --only-upgrade")
-	assert.Contains(t, out, "keystone-status --config-file /etc/keystone/keystone.conf upgrade check --json")
+	clitest.Succeeds(t, run, []string{"--dry-run"},
+		"commands a real run would execute:",
+		"would run",
+		"apt-get install --only-upgrade",
+		"keystone-status --config-file /etc/keystone/keystone.conf upgrade check --json",
+	)
 }
 
 func TestJSON(t *testing.T) {
 	t.Parallel()
-	code, out, errs := runArgs(t, "--json", "--concurrency", "2", "--no-canary")
-	require.Equal(t, 0, code, errs)
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(nil, 1<<22)
-	events := 0
-	var rest strings.Builder
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "{") && strings.HasSuffix(line, "}") {
-			var m map[string]any
-			require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-			events++
-			continue
-		}
-		rest.WriteString(line + "\n")
-	}
+	out, errs := clitest.Succeeds(t, run, []string{"--json", "--concurrency", "2", "--no-canary"})
+	events, rest := clitest.SplitJSON(t, out)
 	assert.Greater(t, events, 100)
 	var rep struct {
 		Plan            string `json:"plan"`
@@ -70,7 +48,7 @@ func TestJSON(t *testing.T) {
 			DurMS   float64 `json:"dur_ms"`
 		} `json:"service_downtime"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(rest.String()), &rep), rest.String())
+	require.NoError(t, json.Unmarshal([]byte(rest), &rep), rest)
 	assert.Equal(t, "openstack-controlplane", rep.Plan)
 	require.Len(t, rep.ServiceDowntime, 1)
 	assert.Equal(t, "neutron", rep.ServiceDowntime[0].Service)
@@ -80,20 +58,17 @@ func TestJSON(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
+	clitest.Usage(t, run, [][]string{
 		{"--simulate", "--resume"},
 		{"--inventory", "x.yaml", "--simulate"},
 		{"--concurrency", "0"},
 		{"--failure-budget", "0"},
 		{"extra"},
 		{"--inventory", filepath.Join(t.TempDir(), "missing.yaml")},
-	} {
-		code, _, _ := runArgs(t, args...)
-		assert.Equal(t, 2, code, "%v", args)
-	}
+	})
 	inv := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(inv, []byte("controllers: []\nunknown: 1\n"), 0o600))
-	code, _, errs := runArgs(t, "--inventory", inv)
+	code, _, errs := clitest.Run(run, "--inventory", inv)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, "unknown")
 }
@@ -101,13 +76,7 @@ func TestUsage(t *testing.T) {
 // TestSmokeBinary builds the command and runs it as a user would.
 func TestSmokeBinary(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	bin := filepath.Join(t.TempDir(), "openstack-upgrade")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := clitest.Build(t, "openstack-upgrade")
 	for _, args := range [][]string{{"--simulate"}, {"--dry-run"}} {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = t.TempDir()

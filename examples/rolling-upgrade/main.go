@@ -26,12 +26,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/upgradekit/upgradekit/examples/internal/cli"
 	"github.com/upgradekit/upgradekit/transport"
@@ -39,12 +35,7 @@ import (
 	"github.com/upgradekit/upgradekit/upgrade/rolling"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 type options struct {
 	cli.Flags
@@ -54,29 +45,17 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rolling-upgrade", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("rolling-upgrade", stderr)
 	var o options
 	o.Register(fs, "rolling-upgrade.journal")
 	fs.StringVar(&o.mode, "mode", "rolling", "`procedure`: rolling (patch releases, 3+ front-ends) or rejoin (break-and-rejoin, minor releases)")
 	fs.StringVar(&o.fsck, "fsck", "deferred", "rejoin: when the upgraded database is checked: deferred (onedb fsck --dry before and after the outage) or in-window")
 	fs.BoolVar(&o.noStage, "no-stage", false, "rejoin: stop the leader before installing its packages (the guides' order; a longer outage)")
-	if err := fs.Parse(args); err != nil {
-		return cli.ExitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rolling-upgrade: unexpected arguments %q\n", fs.Args())
-		return cli.ExitUsage
-	}
-	if err := o.check(); err != nil {
-		fmt.Fprintln(stderr, "rolling-upgrade:", err)
+	if !cli.Parse(fs, args, o.check) {
 		return cli.ExitUsage
 	}
 	code, err := upgradeZone(ctx, &o, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "rolling-upgrade:", err)
-	}
-	return code
+	return cli.Exit(fs, code, err)
 }
 
 func (o *options) check() error {
@@ -127,37 +106,18 @@ func upgradeZone(ctx context.Context, o *options, stdout, stderr io.Writer) (int
 		if err != nil {
 			return cli.ExitFailed, err
 		}
-		simul, inv, hosts = s, s.Inventory, s.Hosts
+		simul, inv, hosts, runOpts = s, s.Inventory, s.Hosts, s.RunnerOptions
 		planOpts = append(planOpts, rolling.WithShared(s.PlanOptions...))
-		runOpts = append(runOpts, s.RunnerOptions...)
-		info := stdout
-		if o.JSON {
-			info = stderr
-		}
-		fmt.Fprintf(info, "simulated cloud: front-ends %v at %s, hypervisors %v; target %s (%s)\n\n",
+		fmt.Fprintf(o.Info(stdout, stderr), "simulated cloud: front-ends %v at %s, hypervisors %v; target %s (%s)\n\n",
 			s.Cloud.Frontends(), from, s.Cloud.Hypervisors(), inv.Target, o.mode)
 	} else {
-		file, err := cli.LoadFile(o.Inventory)
+		c, err := o.Open(cli.OneZone)
 		if err != nil {
 			return cli.ExitUsage, err
 		}
-		if inv, err = file.Inventory(); err != nil {
-			return cli.ExitUsage, err
-		}
-		if len(inv.Zones) != 1 {
-			return cli.ExitUsage, fmt.Errorf("the inventory must have exactly one zone, it has %d", len(inv.Zones))
-		}
-		h, pool, err := cli.SSHHosts(file, inv)
-		if err != nil {
-			return cli.ExitUsage, err
-		}
-		defer pool.Close()
-		hosts = h
-		planOpts = append(planOpts, rolling.WithSudo(file.Sudo()))
-		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(o.Journal)))
-		if o.Leader == "" && len(file.Zones) == 1 {
-			o.Leader = file.Zones[0].Leader
-		}
+		defer c.Close()
+		inv, hosts, runOpts = c.Inventory, c.Hosts, c.RunnerOptions
+		planOpts = append(planOpts, rolling.WithSudo(c.File.Sudo()))
 	}
 	leader := o.Leader
 	if leader == "" {
@@ -175,56 +135,28 @@ func upgradeZone(ctx context.Context, o *options, stdout, stderr io.Writer) (int
 	if err != nil {
 		return cli.ExitCode(err), err
 	}
-	if !o.JSON {
-		cli.PrintPlan(stdout, plan, noReturn)
-	}
-	var rec *upgrade.Recorder
-	if o.DryRun {
-		rec = upgrade.NewRecorder()
-		runOpts = append(runOpts, upgrade.WithDryRun(rec))
-	} else if !o.Simulate {
-		lock, err := o.HostLock(ctx, hosts[leader], "/var/lock/upgradekit-ha")
-		if err != nil {
-			return cli.ExitFailed, err
-		}
-		runOpts = append(runOpts, upgrade.WithLocker(lock))
-	}
-	runOpts = append(runOpts, upgrade.WithObserver(o.Observer(stdout)))
-	r, err := upgrade.NewRunner(plan, runOpts...)
-	if err != nil {
-		return cli.ExitCode(err), err
-	}
-	rep, runErr := r.Run(ctx)
-	if o.JSON {
-		if err := rep.WriteJSON(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-	} else {
-		fmt.Fprintln(stdout)
-		if err := rep.WriteText(stdout); err != nil {
-			return cli.ExitFailed, err
-		}
-		if rec != nil {
-			fmt.Fprintln(stdout, "\ncommands a real run would execute:")
-			if err := rec.WriteText(stdout); err != nil {
-				return cli.ExitFailed, err
+	r := cli.Run{
+		Name: "rolling-upgrade", Plan: plan, NoReturn: noReturn, Options: runOpts, ResumeHint: true,
+		Summary: func(w io.Writer, runErr error) {
+			if o.JSON {
+				return
 			}
-		}
-		if simul != nil {
-			fmt.Fprintf(stdout, "\nsimulator: API downtime %s, write downtime %s (virtual time)\n",
-				simul.Cloud.APIDowntime(0), simul.Cloud.WriteDowntime(0))
-		}
-		if o.mode == "rejoin" && runErr == nil && !o.DryRun {
-			fmt.Fprintln(stdout, "note: the re-added followers have new server IDs (see `onezone show`): update the inventory's server_id")
-		}
+			if simul != nil {
+				simul.PrintDowntime(w)
+			}
+			if o.mode == "rejoin" && runErr == nil && !o.DryRun {
+				fmt.Fprintln(w, "note: the re-added followers have new server IDs (see `onezone show`): update the inventory's server_id")
+			}
+		},
+		Advice: func(runErr error) string {
+			if errors.Is(runErr, rolling.ErrTooFewNodes) || errors.Is(runErr, rolling.ErrNotRolling) {
+				return "use --mode rejoin or examples/ha-upgrade"
+			}
+			return ""
+		},
 	}
-	code := cli.ExitCode(runErr)
-	switch {
-	case runErr == nil:
-	case errors.Is(runErr, rolling.ErrTooFewNodes), errors.Is(runErr, rolling.ErrNotRolling):
-		fmt.Fprintln(stderr, "rolling-upgrade: use --mode rejoin or examples/ha-upgrade")
-	case code == cli.ExitResume:
-		fmt.Fprintf(stderr, "rolling-upgrade: fix the cause, then run again with --resume --journal %s\n", o.Journal)
+	if !o.Simulate {
+		r.LockHost, r.LockDir = hosts[leader], "/var/lock/upgradekit-ha"
 	}
-	return code, runErr
+	return cli.Execute(ctx, &o.Flags, r, stdout, stderr)
 }

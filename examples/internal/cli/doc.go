@@ -2,5 +2,9 @@
 // (YAML, secrets read from files or the environment), SSH transports with
 // strict known_hosts checking, the embedded simulated cloud, the common
 // flags (--inventory, --simulate, --dry-run, --resume, --journal, --json),
-// the exit codes, and printing the plan.
+// parsing them (Parse), the exit codes, and running a plan (Execute:
+// printing the plan, dry-run recording or the host lock, progress, the
+// report as text or JSON, the exit code and advice on stderr), so that
+// each binary keeps only its flags, its inventory → plan, and what is
+// specific to it.
 package cli

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -195,4 +198,19 @@ func SimulateOpenStack(opts ...ossim.Option) (*OpenStackSimulation, error) {
 	hosts := c.Transports()
 	return &OpenStackSimulation{Cloud: c, Inventory: inv, Hosts: hosts,
 		RunnerOptions: []upgrade.Option{upgrade.WithHosts(hosts), upgrade.WithClock(c.Now), upgrade.WithJournal(&upgrade.MemoryStore{})}}, nil
+}
+
+// PrintDowntime writes, after a blank line, how long each service's API
+// was unavailable (virtual time) and the upstream rules the run broke,
+// if any.
+func (s *OpenStackSimulation) PrintDowntime(w io.Writer) {
+	down := s.Cloud.APIDowntime()
+	fmt.Fprintf(w, "\nsimulator (virtual time): API unavailable per service:")
+	for _, svc := range openstack.DefaultCatalog().Names() {
+		fmt.Fprintf(w, " %s %s", svc, down[svc].Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	if v := s.Cloud.Violations(); len(v) > 0 {
+		fmt.Fprintf(w, "simulator: upstream rules broken: %v\n", slices.Clip(v))
+	}
 }
