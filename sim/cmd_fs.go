@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upgradekit/upgradekit/sim/internal/shell"
 	"github.com/upgradekit/upgradekit/sim/internal/vfs"
 )
 
@@ -562,12 +563,7 @@ func cmdFind(p *proc) int {
 		case "-maxdepth":
 			i++
 		case "-exec":
-			j := i + 1
-			for j < len(args) && args[j] != "+" && args[j] != ";" {
-				j++
-			}
-			execArgv = args[i+1 : j]
-			i = j
+			execArgv, i = shell.FindExecArgs(args, i)
 		default:
 			p.errf("find: unknown predicate `%s'\n", args[i])
 			return 1
@@ -588,13 +584,8 @@ func cmdFind(p *proc) int {
 				continue
 			}
 			st, _ := p.n.FS.Stat(f)
-			if typ == "f" && st.Dir || typ == "d" && !st.Dir {
+			if !shell.FindMatch(f, st, typ, name) {
 				continue
-			}
-			if name != "" {
-				if ok, _ := path.Match(name, path.Base(f)); !ok {
-					continue
-				}
 			}
 			shown := r + strings.TrimPrefix(f, a)
 			switch {
@@ -610,15 +601,7 @@ func cmdFind(p *proc) int {
 		}
 	}
 	if execArgv != nil && len(matched) > 0 {
-		var argv []string
-		for _, x := range execArgv {
-			if x == "{}" {
-				argv = append(argv, matched...)
-			} else {
-				argv = append(argv, x)
-			}
-		}
-		if c := p.sub(argv, p.stdin, p.stdout, p.stderr); c != 0 {
+		if c := p.sub(shell.FindExec(execArgv, matched), p.stdin, p.stdout, p.stderr); c != 0 {
 			code = 1
 		}
 	}
@@ -627,29 +610,8 @@ func cmdFind(p *proc) int {
 
 // findPrintf renders the find -printf directives the system package uses.
 func findPrintf(format string, st vfs.File, rel string) string {
-	var b strings.Builder
-	for i := 0; i < len(format); i++ {
-		ch := format[i]
-		if ch == '\\' && i+1 < len(format) {
-			i++
-			switch format[i] {
-			case '0':
-				b.WriteByte(0)
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			default:
-				b.WriteByte(format[i])
-			}
-			continue
-		}
-		if ch != '%' || i+1 >= len(format) {
-			b.WriteByte(ch)
-			continue
-		}
-		i++
-		switch format[i] {
+	return shell.FindPrintf(format, true, func(b *strings.Builder, v byte) {
+		switch v {
 		case 'y':
 			if st.Dir {
 				b.WriteByte('d')
@@ -673,10 +635,9 @@ func findPrintf(format string, st vfs.File, rel string) string {
 			b.WriteByte('%')
 		default:
 			b.WriteByte('%')
-			b.WriteByte(format[i])
+			b.WriteByte(v)
 		}
-	}
-	return b.String()
+	})
 }
 
 // tarEntry is one member of the simulator's archive format.

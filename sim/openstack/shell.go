@@ -5,24 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"mvdan.cc/sh/v3/expand"
-	"mvdan.cc/sh/v3/interp"
-	"mvdan.cc/sh/v3/syntax"
-
+	"github.com/upgradekit/upgradekit/sim/internal/shell"
 	"github.com/upgradekit/upgradekit/sim/internal/vfs"
 )
 
@@ -88,59 +82,28 @@ func (p *proc) download(params []string) int {
 // shell interprets script like /bin/sh -c with mvdan.cc/sh; external
 // commands and file access go to the node.
 func (p *proc) shell(script string, params []string) int {
-	prog, err := syntax.NewParser().Parse(strings.NewReader(script), "")
-	if err != nil {
-		p.errf("sh: 1: Syntax error: %s\n", err)
-		return 2
-	}
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-	for _, k := range slices.Sorted(maps.Keys(p.env)) {
-		env = append(env, k+"="+p.env[k])
-	}
-	var pos []string
-	if len(params) > 1 {
-		pos = params[1:]
-	}
-	mu := &sync.Mutex{}
-	out := &lockedWriter{w: p.stdout}
-	errw := &lockedWriter{w: p.stderr}
-	r, err := interp.New(
-		interp.StdIO(p.stdin, out, errw),
-		interp.Env(expand.ListEnviron(env...)),
-		interp.Dir("/"),
-		interp.Params(append([]string{"--"}, pos...)...),
-		interp.CallHandler(p.callHandler),
-		interp.ExecHandlers(func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return p.execHandler(mu) }),
-		interp.OpenHandler(p.openHandler(mu)),
-		interp.StatHandler(p.statHandler),
-		interp.ReadDirHandler2(p.readDirHandler),
-		interp.AccessHandler(p.accessHandler),
-	)
-	if err != nil {
-		p.errf("sh: %s\n", err)
-		return 2
-	}
-	r.Dir = p.dir
-	err = r.Run(p.ctx, prog)
-	if err == nil {
-		return 0
-	}
-	if st, ok := interp.IsExitStatus(err); ok {
-		return int(st)
-	}
-	p.errf("sh: %s\n", err)
-	return 2
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return shell.Run(p.ctx, &shell.Config{
+		FS:            p.n.fs,
+		Now:           p.now,
+		Env:           []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
+		Vars:          p.env,
+		Dir:           p.dir,
+		Args:          params,
+		Stdin:         p.stdin,
+		Stdout:        p.stdout,
+		Stderr:        p.stderr,
+		Call:          p.callHandler,
+		ConsumesStdin: consumesStdin,
+		Exec: func(env map[string]string, dir string, argv []string, in io.Reader, out, errw io.Writer) int {
+			q := *p
+			q.env = env
+			q.dir, q.stdin, q.stdout, q.stderr = dir, in, out, errw
+			return q.run(argv)
+		},
+		Owner:     "root",
+		KeepAttrs: true,
+		CheckExec: true,
+	}, script)
 }
 
 func (p *proc) callHandler(_ context.Context, args []string) ([]string, error) {
@@ -149,18 +112,12 @@ func (p *proc) callHandler(_ context.Context, args []string) ([]string, error) {
 		if len(args) >= 2 && args[1] == "--" {
 			return append([]string{"cd"}, args[2:]...), nil
 		}
-	case "umask":
-		return []string{":"}, nil
 	case "command":
 		if len(args) >= 3 && args[1] == "-v" {
-			name := args[len(args)-1]
-			if _, ok := p.c.handler(path.Base(name)); ok && p.n.fs.Exists("/usr/bin/"+path.Base(name)) || p.c.isCoreutil(path.Base(name)) {
-				return []string{"echo", "/usr/bin/" + path.Base(name)}, nil
-			}
-			if interp.IsBuiltin(name) {
-				return []string{"echo", name}, nil
-			}
-			return []string{"false"}, nil
+			return shell.Lookup(args[len(args)-1], func(base string) bool {
+				_, ok := p.c.handler(base)
+				return ok && p.n.fs.Exists("/usr/bin/"+base) || p.c.isCoreutil(base)
+			}), nil
 		}
 	}
 	return args, nil
@@ -168,14 +125,9 @@ func (p *proc) callHandler(_ context.Context, args []string) ([]string, error) {
 
 // consumesStdin reports whether argv reads its standard input.
 func consumesStdin(argv []string) bool {
-	var ops []string
-	for _, a := range argv[1:] {
-		if a == "-" {
-			return true
-		}
-		if !strings.HasPrefix(a, "-") {
-			ops = append(ops, a)
-		}
+	ops, dash := shell.Operands(argv)
+	if dash {
+		return true
 	}
 	switch path.Base(argv[0]) {
 	case "tee", "sort", "xargs", "mariadb", "mysql":
@@ -188,163 +140,6 @@ func consumesStdin(argv []string) bool {
 		return len(ops) <= 1
 	}
 	return false
-}
-
-func (p *proc) execHandler(mu *sync.Mutex) interp.ExecHandlerFunc {
-	return func(ctx context.Context, args []string) error {
-		hc := interp.HandlerCtx(ctx)
-		var in io.Reader = bytes.NewReader(nil)
-		if consumesStdin(args) && hc.Stdin != nil {
-			b, _ := io.ReadAll(hc.Stdin)
-			in = bytes.NewReader(b)
-		}
-		var out, errb bytes.Buffer
-		mu.Lock()
-		q := *p
-		q.env = map[string]string{}
-		for name, v := range hc.Env.Each {
-			if v.Exported && v.Kind == expand.String {
-				q.env[name] = v.Str
-			}
-		}
-		q.dir, q.stdin, q.stdout, q.stderr = hc.Dir, in, &out, &errb
-		code := q.run(args)
-		mu.Unlock()
-		_, _ = hc.Stdout.Write(out.Bytes())
-		_, _ = hc.Stderr.Write(errb.Bytes())
-		if code != 0 {
-			return interp.ExitStatus(uint8(code))
-		}
-		return nil
-	}
-}
-
-type vfile struct {
-	r      *bytes.Reader
-	w      *bytes.Buffer
-	commit func([]byte) error
-}
-
-func (f *vfile) Read(b []byte) (int, error) {
-	if f.r == nil {
-		return 0, errors.New("bad file descriptor")
-	}
-	return f.r.Read(b)
-}
-
-func (f *vfile) Write(b []byte) (int, error) {
-	if f.w == nil {
-		return 0, errors.New("bad file descriptor")
-	}
-	return f.w.Write(b)
-}
-
-func (f *vfile) Close() error {
-	if f.commit != nil {
-		c := f.commit
-		f.commit = nil
-		return c(f.w.Bytes())
-	}
-	return nil
-}
-
-type discard struct{}
-
-func (discard) Read([]byte) (int, error)    { return 0, io.EOF }
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
-func (discard) Close() error                { return nil }
-
-func (p *proc) openHandler(mu *sync.Mutex) interp.OpenHandlerFunc {
-	return func(ctx context.Context, name string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
-		if name == "/dev/null" {
-			return discard{}, nil
-		}
-		a := vfs.Clean(interp.HandlerCtx(ctx).Dir, name)
-		fsys := p.n.fs
-		if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
-			b, err := fsys.ReadFile(a)
-			if err != nil {
-				return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-			}
-			return &vfile{r: bytes.NewReader(b)}, nil
-		}
-		st, err := fsys.Stat(path.Dir(a))
-		if err != nil || !st.Dir {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-		var initial []byte
-		if flag&os.O_APPEND != 0 {
-			initial, _ = fsys.ReadFile(a)
-		}
-		mode := perm.Perm()
-		if mode == 0 {
-			mode = 0o644
-		}
-		if !fsys.Exists(a) {
-			if err := fsys.WriteFile(a, nil, mode, "root", "root", p.now()); err != nil {
-				return nil, err
-			}
-		}
-		return &vfile{w: bytes.NewBuffer(slices.Clone(initial)), commit: func(b []byte) error {
-			mu.Lock()
-			defer mu.Unlock()
-			old, _ := fsys.Stat(a)
-			return fsys.WriteFile(a, b, old.Mode, old.Owner, old.Group, p.now())
-		}}, nil
-	}
-}
-
-type vinfo struct {
-	name string
-	f    vfs.File
-	size int64
-}
-
-func (i vinfo) Name() string { return path.Base(i.name) }
-func (i vinfo) Size() int64  { return i.size }
-func (i vinfo) Mode() fs.FileMode {
-	if i.f.Dir {
-		return fs.ModeDir | i.f.Mode.Perm()
-	}
-	return i.f.Mode.Perm()
-}
-func (i vinfo) ModTime() time.Time { return i.f.ModTime }
-func (i vinfo) IsDir() bool        { return i.f.Dir }
-func (i vinfo) Sys() any           { return nil }
-
-func (p *proc) statHandler(ctx context.Context, name string, _ bool) (fs.FileInfo, error) {
-	a := vfs.Clean(interp.HandlerCtx(ctx).Dir, name)
-	st, err := p.n.fs.Stat(a)
-	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
-	}
-	b, _ := p.n.fs.ReadFile(a)
-	return vinfo{name: a, f: st, size: int64(len(b))}, nil
-}
-
-func (p *proc) readDirHandler(ctx context.Context, dir string) ([]fs.DirEntry, error) {
-	names, err := p.n.fs.ReadDir(vfs.Clean(interp.HandlerCtx(ctx).Dir, dir))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]fs.DirEntry, 0, len(names))
-	for _, n := range names {
-		st, _ := p.n.fs.Stat(n)
-		out = append(out, fs.FileInfoToDirEntry(vinfo{name: n, f: st}))
-	}
-	return out, nil
-}
-
-func (p *proc) accessHandler(ctx context.Context, name string, mode interp.AccessMode) error {
-	a := vfs.Clean(interp.HandlerCtx(ctx).Dir, name)
-	st, err := p.n.fs.Stat(a)
-	if err != nil {
-		return &fs.PathError{Op: "access", Path: name, Err: fs.ErrNotExist}
-	}
-	if mode&interp.AccessExec != 0 && st.Mode&0o111 == 0 {
-		return &fs.PathError{Op: "access", Path: name, Err: fs.ErrPermission}
-	}
-	return nil
 }
 
 // flags splits args into single-letter/long flags and operands; "--"
@@ -687,12 +482,7 @@ func cmdFind(p *proc, args []string) int {
 			print0 = true
 		case "-print":
 		case "-exec":
-			j := i + 1
-			for j < len(expr) && expr[j] != "+" && expr[j] != ";" {
-				j++
-			}
-			execArgv = expr[i+1 : j]
-			i = j
+			execArgv, i = shell.FindExecArgs(expr, i)
 		default:
 			p.errf("find: unknown predicate `%s'\n", expr[i])
 			return 1
@@ -712,13 +502,8 @@ func cmdFind(p *proc, args []string) int {
 			continue
 		}
 		st, _ := p.n.fs.Stat(x)
-		if typ == "f" && st.Dir || typ == "d" && !st.Dir {
+		if !shell.FindMatch(x, st, typ, name) {
 			continue
-		}
-		if name != "" {
-			if ok, _ := path.Match(name, path.Base(x)); !ok {
-				continue
-			}
 		}
 		shown := root + rel
 		if rel == "" {
@@ -736,41 +521,14 @@ func cmdFind(p *proc, args []string) int {
 		}
 	}
 	if execArgv != nil && len(hits) > 0 {
-		var argv []string
-		for _, e := range execArgv {
-			if e == "{}" {
-				argv = append(argv, hits...)
-			} else {
-				argv = append(argv, e)
-			}
-		}
-		return p.run(argv)
+		return p.run(shell.FindExec(execArgv, hits))
 	}
 	return 0
 }
 
 func findPrintf(format, shown, rel string, st vfs.File, p *proc) string {
-	var b strings.Builder
-	for i := 0; i < len(format); i++ {
-		c := format[i]
-		if c == '\\' && i+1 < len(format) {
-			i++
-			switch format[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case '0':
-				b.WriteByte(0)
-			default:
-				b.WriteByte(format[i])
-			}
-			continue
-		}
-		if c != '%' || i+1 == len(format) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch format[i] {
+	return shell.FindPrintf(format, false, func(b *strings.Builder, v byte) {
+		switch v {
 		case 'p':
 			b.WriteString(shown)
 		case 'P':
@@ -782,20 +540,19 @@ func findPrintf(format, shown, rel string, st vfs.File, p *proc) string {
 				b.WriteByte('f')
 			}
 		case 'm':
-			fmt.Fprintf(&b, "%o", st.Mode.Perm())
+			fmt.Fprintf(b, "%o", st.Mode.Perm())
 		case 'u', 'U':
 			b.WriteString(st.Owner)
 		case 'g', 'G':
 			b.WriteString(st.Group)
 		case 's':
 			data, _ := p.n.fs.ReadFile(p.abs(shown))
-			fmt.Fprintf(&b, "%d", len(data))
+			fmt.Fprintf(b, "%d", len(data))
 		case 'l':
 		case '%':
 			b.WriteByte('%')
 		}
-	}
-	return b.String()
+	})
 }
 
 func cmdSort(p *proc, args []string) int {
