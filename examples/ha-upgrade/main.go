@@ -1,17 +1,3 @@
-// Command ha-upgrade upgrades an OpenNebula HA cluster (or a single
-// front-end) with the procedure of package upgrade/ha: it prints the plan,
-// runs it with a live progress display (or JSON events), and prints the
-// report with per-step timings and the downtime window.
-//
-//	go run ./examples/ha-upgrade                       # simulated 3-node cluster, 7.2.0 → 7.4.1
-//	go run ./examples/ha-upgrade --dry-run             # what would run, nothing changed
-//	go run ./examples/ha-upgrade --inventory cloud.yaml
-//	go run ./examples/ha-upgrade --inventory cloud.yaml --resume
-//	go run ./examples/ha-upgrade --hypervisors-only     # hosts only, in batches with a canary
-//
-// Exit codes: 0 done, 1 failed (nothing changed or rolled back), 2 usage,
-// 3 failed past the point of no return: fix the cause and run again with
-// --resume.
 package main
 
 import (
