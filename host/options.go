@@ -3,11 +3,11 @@ package host
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/upgradekit/upgradekit/internal/onecli"
 	"github.com/upgradekit/upgradekit/transport"
 )
 
@@ -42,13 +42,8 @@ type options struct {
 
 func newOptions(opts []Option) (*options, error) {
 	o := &options{log: zap.NewNop(), now: time.Now, cluster: -1}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt.apply(o); err != nil {
-			return nil, err
-		}
+	if err := onecli.Apply(opts, func(opt Option) error { return opt.apply(o) }); err != nil {
+		return nil, err
 	}
 	if len(o.syncHosts) > 0 && o.cluster >= 0 {
 		return nil, fmt.Errorf("host: WithSyncHosts and WithSyncCluster together: %w", ErrInvalidArgument)
@@ -58,21 +53,15 @@ func newOptions(opts []Option) (*options, error) {
 
 // WithLogger logs commands to l (default: no logging).
 func WithLogger(l *zap.Logger) Option {
-	return optionFunc(func(o *options) error {
-		if l == nil {
-			return errors.New("host: WithLogger(nil)")
-		}
-		o.log = l
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetLogger("host", &o.log, l) })
 }
 
 // WithUser runs the commands as user through sudo (Command.AsUser). The
 // default is the login user, except for Sync (SyncUser).
 func WithUser(user string) Option {
 	return optionFunc(func(o *options) error {
-		if user == "" || strings.HasPrefix(user, "-") {
-			return fmt.Errorf("host: WithUser(%q): %w", user, ErrInvalidArgument)
+		if err := onecli.CheckUser("host", user, ErrInvalidArgument); err != nil {
+			return err
 		}
 		o.user, o.userSet = user, true
 		return nil
@@ -91,24 +80,12 @@ func AsLoginUser() Option {
 // WithEndpoint sends the commands to the oned at url (`--endpoint url`,
 // appended as the last two argv words).
 func WithEndpoint(url string) Option {
-	return optionFunc(func(o *options) error {
-		if url == "" || strings.HasPrefix(url, "-") || strings.ContainsAny(url, " \t\n\x00") {
-			return fmt.Errorf("host: WithEndpoint(%q): %w", url, ErrInvalidArgument)
-		}
-		o.endpoint = url
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetEndpoint("host", &o.endpoint, url, ErrInvalidArgument) })
 }
 
 // WithClock sets the clock Snapshot stamps its time with (default time.Now).
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(o *options) error {
-		if now == nil {
-			return errors.New("host: WithClock(nil)")
-		}
-		o.now = now
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetClock("host", &o.now, now) })
 }
 
 // WithSyncHosts limits Sync to these host IDs (`onehost sync 1,2,3`).

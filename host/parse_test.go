@@ -2,21 +2,16 @@ package host
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/upgradekit/upgradekit/internal/parsetest"
 )
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
-}
+func readSample(t testing.TB, name string) []byte { return parsetest.ReadSample(t, name) }
 
 func TestParseListSample(t *testing.T) {
 	t.Parallel()
@@ -88,16 +83,7 @@ func TestParseListCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			hs, err := ParseList([]byte(tt.in))
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				tt.check(t, hs)
-				return
-			}
-			var pe *ParseError
-			require.ErrorAs(t, err, &pe)
-			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Nil(t, hs)
+			parsetest.Check[*ParseError](t, ParseList, tt.in, tt.wantErr, tt.check)
 		})
 	}
 }
@@ -105,14 +91,9 @@ func TestParseListCases(t *testing.T) {
 func TestParseListEveryPrefixFails(t *testing.T) {
 	t.Parallel()
 	doc := readSample(t, "onehost-list.xml")
-	end := len(strings.TrimRight(string(doc), "\n"))
 	// Every prefix costs O(n²) parsing; a stride keeps it fast under -race
 	// while still cutting inside every element.
-	for n := 0; n < end; n += 1 + end/1500 {
-		if _, err := ParseList(doc[:n]); !errors.As(err, new(*ParseError)) {
-			t.Fatalf("cut at %d: got %v, want *ParseError", n, err)
-		}
-	}
+	parsetest.EveryPrefixFails[*ParseError](t, doc, 1500, ParseList)
 }
 
 func TestStateModes(t *testing.T) {

@@ -1,13 +1,11 @@
 package host
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
-	"strings"
+
+	"github.com/upgradekit/upgradekit/internal/onecli"
 )
 
 // State is a host's STATE (include/Host.h).
@@ -117,20 +115,12 @@ type Host struct {
 }
 
 // ParseError reports remote output that could not be understood. Nothing
-// is guessed from such output.
-type ParseError struct {
-	Source string // the command, e.g. "onehost list -x"
-	Path   string // where, when known, e.g. "HOST_POOL/HOST[2]/STATE"
-	Err    error
-}
+// is guessed from such output. Its fields are Source, the command (e.g.
+// "onehost list -x"), Path, where when known (e.g.
+// "HOST_POOL/HOST[2]/STATE"), and Err, what is wrong.
+type ParseError onecli.ParseError
 
-func (e *ParseError) Error() string {
-	msg := "parse " + e.Source + " output"
-	if e.Path != "" {
-		msg += ": " + e.Path
-	}
-	return msg + ": " + e.Err.Error()
-}
+func (e *ParseError) Error() string { return onecli.ParseMessage(e.Source, e.Path, e.Err) }
 
 func (e *ParseError) Unwrap() error { return e.Err }
 
@@ -162,54 +152,14 @@ type xmlHost struct {
 	} `xml:"TEMPLATE"`
 }
 
-type xmlAny struct {
-	XMLName  xml.Name
-	Text     string   `xml:",chardata"`
-	Children []xmlAny `xml:",any"`
-}
-
-// decodeOne decodes exactly one root element: empty input, truncation
-// and anything but whitespace, comments or processing instructions after
-// the root are errors.
-func decodeOne(data []byte, v any) error {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	if err := d.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("no XML element in output")
-		}
-		return err
-	}
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("after the root element: %w", err)
-		}
-		switch tok := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(tok)) != 0 {
-				return errors.New("text after the root element")
-			}
-		case xml.Comment, xml.ProcInst:
-		default:
-			return errors.New("more than one root element")
-		}
-	}
-}
+type xmlAny = onecli.XMLAny
 
 func atoi(s, path string, minimum int) (int, error) {
-	t := strings.TrimSpace(s)
-	n, err := strconv.ParseInt(t, 10, 32)
-	if err != nil || t == "" || t[0] == '+' {
-		return 0, listErr(path, "invalid integer %q", s)
+	n, err := onecli.Atoi(s, minimum)
+	if err != nil {
+		return 0, &ParseError{Source: srcList, Path: path, Err: err}
 	}
-	if int(n) < minimum {
-		return 0, listErr(path, "%d out of range (minimum %d)", n, minimum)
-	}
-	return int(n), nil
+	return n, nil
 }
 
 func parseState(p *string, path string) (State, error) {
@@ -230,7 +180,7 @@ func parseState(p *string, path string) (State, error) {
 // are returned in document order. A STATE outside 0-8 is an error.
 func ParseList(data []byte) ([]Host, error) {
 	var x xmlPool
-	if err := decodeOne(data, &x); err != nil {
+	if err := onecli.DecodeOne(data, &x); err != nil {
 		return nil, &ParseError{Source: srcList, Err: err}
 	}
 	hosts := make([]Host, 0, len(x.Hosts))

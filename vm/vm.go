@@ -1,13 +1,11 @@
 package vm
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
-	"strings"
+
+	"github.com/upgradekit/upgradekit/internal/onecli"
 )
 
 // State is a VM's STATE (include/VirtualMachine.h).
@@ -167,20 +165,12 @@ func classifyLCM(s LCMState) Class {
 }
 
 // ParseError reports remote output that could not be understood. Nothing
-// is guessed from such output.
-type ParseError struct {
-	Source string // "onevm list -x"
-	Path   string // e.g. "VM_POOL/VM[3]/LCM_STATE"
-	Err    error
-}
+// is guessed from such output. Its fields are Source, the command
+// ("onevm list -x"), Path, where when known (e.g.
+// "VM_POOL/VM[3]/LCM_STATE"), and Err, what is wrong.
+type ParseError onecli.ParseError
 
-func (e *ParseError) Error() string {
-	msg := "parse " + e.Source + " output"
-	if e.Path != "" {
-		msg += ": " + e.Path
-	}
-	return msg + ": " + e.Err.Error()
-}
+func (e *ParseError) Error() string { return onecli.ParseMessage(e.Source, e.Path, e.Err) }
 
 func (e *ParseError) Unwrap() error { return e.Err }
 
@@ -219,51 +209,15 @@ type xmlVM struct {
 	} `xml:"HISTORY_RECORDS>HISTORY"`
 }
 
-// decodeOne decodes exactly one root element: empty input, truncation
-// and anything but whitespace, comments or processing instructions after
-// the root are errors.
-func decodeOne(data []byte, v any) error {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	if err := d.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("no XML element in output")
-		}
-		return err
-	}
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("after the root element: %w", err)
-		}
-		switch tok := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(tok)) != 0 {
-				return errors.New("text after the root element")
-			}
-		case xml.Comment, xml.ProcInst:
-		default:
-			return errors.New("more than one root element")
-		}
-	}
-}
-
 func atoi(p *string, path string, minimum int) (int, error) {
 	if p == nil {
 		return 0, listErr(path, "missing")
 	}
-	t := strings.TrimSpace(*p)
-	n, err := strconv.ParseInt(t, 10, 32)
-	if err != nil || t == "" || t[0] == '+' {
-		return 0, listErr(path, "invalid integer %q", *p)
+	n, err := onecli.Atoi(*p, minimum)
+	if err != nil {
+		return 0, &ParseError{Source: srcList, Path: path, Err: err}
 	}
-	if int(n) < minimum {
-		return 0, listErr(path, "%d out of range (minimum %d)", n, minimum)
-	}
-	return int(n), nil
+	return n, nil
 }
 
 // ParseList parses `onevm list -x` (VM_POOL of short VM bodies). ID, NAME,
@@ -272,7 +226,7 @@ func atoi(p *string, path string, minimum int) (int, error) {
 // HISTORY records the one with the highest SEQ is the last.
 func ParseList(data []byte) ([]VM, error) {
 	var x xmlPool
-	if err := decodeOne(data, &x); err != nil {
+	if err := onecli.DecodeOne(data, &x); err != nil {
 		return nil, &ParseError{Source: srcList, Err: err}
 	}
 	vms := make([]VM, 0, len(x.VMs))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,17 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/internal/parsetest"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/transport/fake"
 	"github.com/upgradekit/upgradekit/zone"
 )
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
-}
+func readSample(t testing.TB, name string) []byte { return parsetest.ReadSample(t, name) }
 
 func TestParseListSample(t *testing.T) {
 	t.Parallel()
@@ -100,16 +94,7 @@ func TestParseListCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			vs, err := ParseList([]byte(tt.in))
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				tt.check(t, vs)
-				return
-			}
-			var pe *ParseError
-			require.ErrorAs(t, err, &pe)
-			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Nil(t, vs)
+			parsetest.Check[*ParseError](t, ParseList, tt.in, tt.wantErr, tt.check)
 		})
 	}
 }
@@ -117,14 +102,9 @@ func TestParseListCases(t *testing.T) {
 func TestParseListEveryPrefixFails(t *testing.T) {
 	t.Parallel()
 	doc := readSample(t, "onevm-list.xml")
-	end := len(strings.TrimRight(string(doc), "\n"))
 	// Every prefix costs O(n²) parsing; a stride keeps it fast under -race
 	// while still cutting inside every element.
-	for n := 0; n < end; n += 1 + end/1500 {
-		if _, err := ParseList(doc[:n]); !errors.As(err, new(*ParseError)) {
-			t.Fatalf("cut at %d: got %v, want *ParseError", n, err)
-		}
-	}
+	parsetest.EveryPrefixFails[*ParseError](t, doc, 1500, ParseList)
 }
 
 // TestClassifyEveryState checks every STATE and, for ACTIVE, every

@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
+	"github.com/upgradekit/upgradekit/internal/onecli"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/zone"
 )
@@ -49,49 +50,26 @@ type options struct {
 func newOptions(opts []Option) (*options, error) {
 	o := &options{log: zap.NewNop(), timeout: DefaultTimeout, interval: DefaultPollInterval,
 		maxInterval: DefaultMaxInterval, now: time.Now}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt.apply(o); err != nil {
-			return nil, err
-		}
+	if err := onecli.Apply(opts, func(opt Option) error { return opt.apply(o) }); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
 // WithLogger logs commands and polls to l (default: no logging).
 func WithLogger(l *zap.Logger) Option {
-	return optionFunc(func(o *options) error {
-		if l == nil {
-			return errors.New("vm: WithLogger(nil)")
-		}
-		o.log = l
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetLogger("vm", &o.log, l) })
 }
 
 // WithUser runs the commands as user through sudo (default: the login user).
 func WithUser(user string) Option {
-	return optionFunc(func(o *options) error {
-		if user == "" || strings.HasPrefix(user, "-") {
-			return fmt.Errorf("vm: WithUser(%q): %w", user, ErrInvalidArgument)
-		}
-		o.user = user
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetUser("vm", &o.user, user, ErrInvalidArgument) })
 }
 
 // WithEndpoint sends the commands to the oned at url (`--endpoint url`,
 // appended as the last two argv words).
 func WithEndpoint(url string) Option {
-	return optionFunc(func(o *options) error {
-		if url == "" || strings.HasPrefix(url, "-") || strings.ContainsAny(url, " \t\n\x00") {
-			return fmt.Errorf("vm: WithEndpoint(%q): %w", url, ErrInvalidArgument)
-		}
-		o.endpoint = url
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetEndpoint("vm", &o.endpoint, url, ErrInvalidArgument) })
 }
 
 // WithTimeout bounds WaitSettled (backoff MaxElapsedTime; default
@@ -103,23 +81,13 @@ func WithTimeout(d time.Duration) Option {
 // WithPollInterval sets the first and largest interval between polls.
 func WithPollInterval(first, largest time.Duration) Option {
 	return optionFunc(func(o *options) error {
-		if first <= 0 || largest < first {
-			return fmt.Errorf("vm: WithPollInterval(%s, %s): %w", first, largest, ErrInvalidArgument)
-		}
-		o.interval, o.maxInterval = first, largest
-		return nil
+		return onecli.SetPollInterval("vm", &o.interval, &o.maxInterval, first, largest, ErrInvalidArgument)
 	})
 }
 
 // WithClock sets the clock WaitSettled measures its timeout with.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(o *options) error {
-		if now == nil {
-			return errors.New("vm: WithClock(nil)")
-		}
-		o.now = now
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetClock("vm", &o.now, now) })
 }
 
 // WithTimer makes WaitSettled sleep between polls on a timer from
@@ -128,13 +96,7 @@ func WithClock(now func() time.Time) Option {
 // together with WithClock(cloud.Clock().Now), since the timeout is
 // measured with WithClock's clock.
 func WithTimer(newTimer func() backoff.Timer) Option {
-	return optionFunc(func(o *options) error {
-		if newTimer == nil {
-			return errors.New("vm: WithTimer(nil)")
-		}
-		o.newTimer = newTimer
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetTimer("vm", &o.newTimer, newTimer) })
 }
 
 // WithFilter makes WaitSettled consider only the VMs keep returns true for
@@ -257,16 +219,11 @@ func WaitSettled(ctx context.Context, t transport.Transport, opts ...Option) ([]
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = o.interval, max(o.maxInterval, o.interval), o.timeout
-	b.Clock = clock(o.now)
+	b := onecli.BackOff(o.interval, max(o.maxInterval, o.interval), o.timeout, o.now)
 	var last, transient []VM
 	var lastErr error
 	permanent := false
-	var timer backoff.Timer // nil: the backoff package's real-time timer
-	if o.newTimer != nil {
-		timer = o.newTimer()
-	}
+	timer := onecli.Timer(o.newTimer) // nil: the backoff package's real-time timer
 	err = backoff.RetryNotifyWithTimer(func() error {
 		vms, err := list(ctx, t, o)
 		lastErr = err
@@ -329,7 +286,3 @@ func WaitSettled(ctx context.Context, t transport.Transport, opts ...Option) ([]
 	}
 	return nil, &NotSettledError{Transient: tr, Err: lastErr, Cause: cause}
 }
-
-type clock func() time.Time
-
-func (c clock) Now() time.Time { return c() }

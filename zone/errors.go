@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/upgradekit/upgradekit/internal/onecli"
 	"github.com/upgradekit/upgradekit/transport"
 )
 
@@ -128,22 +129,12 @@ func parseAPIError(stderr string) (method, msg string, ok bool) {
 }
 
 // ParseError reports remote output that could not be understood. Nothing
-// is guessed from such output.
-type ParseError struct {
-	// Source names the command whose output it was ("onezone show -x").
-	Source string
-	// Path locates the bad value when known ("ZONE/SERVER_POOL/SERVER[2]/TERM").
-	Path string
-	Err  error
-}
+// is guessed from such output. Its fields are Source, the command whose
+// output it was ("onezone show -x"), Path, which locates the bad value
+// when known ("ZONE/SERVER_POOL/SERVER[2]/TERM"), and Err, what is wrong.
+type ParseError onecli.ParseError
 
-func (e *ParseError) Error() string {
-	msg := "parse " + e.Source + " output"
-	if e.Path != "" {
-		msg += ": " + e.Path
-	}
-	return msg + ": " + e.Err.Error()
-}
+func (e *ParseError) Error() string { return onecli.ParseMessage(e.Source, e.Path, e.Err) }
 
 func (e *ParseError) Unwrap() error { return e.Err }
 

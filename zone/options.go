@@ -1,14 +1,13 @@
 package zone
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
+	"github.com/upgradekit/upgradekit/internal/onecli"
 	"github.com/upgradekit/upgradekit/transport"
 )
 
@@ -49,13 +48,8 @@ func newOptions(opts []Option) (*options, error) {
 		maxInterval: DefaultMaxInterval,
 		now:         time.Now,
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt.apply(o); err != nil {
-			return nil, err
-		}
+	if err := onecli.Apply(opts, func(opt Option) error { return opt.apply(o) }); err != nil {
+		return nil, err
 	}
 	if o.maxInterval < o.interval {
 		o.maxInterval = o.interval
@@ -65,25 +59,13 @@ func newOptions(opts []Option) (*options, error) {
 
 // WithLogger logs polls and commands to l (default: no logging).
 func WithLogger(l *zap.Logger) Option {
-	return optionFunc(func(o *options) error {
-		if l == nil {
-			return errors.New("zone: WithLogger(nil)")
-		}
-		o.log = l
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetLogger("zone", &o.log, l) })
 }
 
 // WithUser runs every command as user through sudo (Command.AsUser). The
 // default is the login user.
 func WithUser(user string) Option {
-	return optionFunc(func(o *options) error {
-		if user == "" || strings.HasPrefix(user, "-") {
-			return fmt.Errorf("zone: WithUser(%q): %w", user, ErrInvalidArgument)
-		}
-		o.user = user
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetUser("zone", &o.user, user, ErrInvalidArgument) })
 }
 
 // WithEndpoint sends the commands to the oned at url (`--endpoint url`,
@@ -91,13 +73,7 @@ func WithUser(user string) Option {
 // endpoint. Enable/Disable and ServerAdd must reach an oned of the target
 // zone: in a federation pass that zone's endpoint.
 func WithEndpoint(url string) Option {
-	return optionFunc(func(o *options) error {
-		if url == "" || strings.HasPrefix(url, "-") || strings.ContainsAny(url, " \t\n\x00") {
-			return fmt.Errorf("zone: WithEndpoint(%q): %w", url, ErrInvalidArgument)
-		}
-		o.endpoint = url
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetEndpoint("zone", &o.endpoint, url, ErrInvalidArgument) })
 }
 
 // WithTimeout bounds the waits (backoff MaxElapsedTime; default
@@ -114,11 +90,7 @@ func WithTimeout(d time.Duration) Option {
 // exponentially from first to largest.
 func WithPollInterval(first, largest time.Duration) Option {
 	return optionFunc(func(o *options) error {
-		if first <= 0 || largest < first {
-			return fmt.Errorf("zone: WithPollInterval(%s, %s): %w", first, largest, ErrInvalidArgument)
-		}
-		o.interval, o.maxInterval = first, largest
-		return nil
+		return onecli.SetPollInterval("zone", &o.interval, &o.maxInterval, first, largest, ErrInvalidArgument)
 	})
 }
 
@@ -139,13 +111,7 @@ func WithMaxLag(n int64) Option {
 // WithClock sets the clock the waits measure their timeout with (default
 // time.Now).
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(o *options) error {
-		if now == nil {
-			return errors.New("zone: WithClock(nil)")
-		}
-		o.now = now
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetClock("zone", &o.now, now) })
 }
 
 // WithTimer makes the waits sleep between polls on timers from newTimer
@@ -154,22 +120,13 @@ func WithClock(now func() time.Time) Option {
 // with WithClock(cloud.Clock().Now), since the timeout is measured with
 // WithClock's clock.
 func WithTimer(newTimer func() backoff.Timer) Option {
-	return optionFunc(func(o *options) error {
-		if newTimer == nil {
-			return errors.New("zone: WithTimer(nil)")
-		}
-		o.newTimer = newTimer
-		return nil
-	})
+	return optionFunc(func(o *options) error { return onecli.SetTimer("zone", &o.newTimer, newTimer) })
 }
 
 // timer returns a fresh timer for one wait, or nil for the backoff
 // package's real-time default.
 func (o *options) timer() backoff.Timer {
-	if o.newTimer == nil {
-		return nil
-	}
-	return o.newTimer()
+	return onecli.Timer(o.newTimer)
 }
 
 // command applies the endpoint and user options to c.
@@ -182,7 +139,3 @@ func (o *options) command(c transport.Command) transport.Command {
 	}
 	return c
 }
-
-type clock func() time.Time
-
-func (c clock) Now() time.Time { return c() }

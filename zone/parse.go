@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/upgradekit/upgradekit/internal/onecli"
 )
 
 const (
@@ -18,43 +20,7 @@ const (
 	srcListXML    = "onezone list -x"
 )
 
-// decodeOne decodes exactly one root element from data into v: empty
-// input, a different root, truncation and anything but whitespace,
-// comments or processing instructions after the root are errors.
-func decodeOne(data []byte, v any) error {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	if err := d.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("no XML element in output")
-		}
-		return err
-	}
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("after the root element: %w", err)
-		}
-		switch tok := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(tok)) != 0 {
-				return errors.New("text after the root element")
-			}
-		case xml.Comment, xml.ProcInst:
-		default:
-			return errors.New("more than one root element")
-		}
-	}
-}
-
-type xmlAny struct {
-	XMLName  xml.Name
-	Text     string   `xml:",chardata"`
-	Children []xmlAny `xml:",any"`
-}
+type xmlAny = onecli.XMLAny
 
 type xmlZone struct {
 	XMLName    xml.Name       `xml:"ZONE"`
@@ -92,7 +58,7 @@ type xmlServer struct {
 // a mix of "-" and numbers is an error.
 func ParseShow(data []byte) (Zone, error) {
 	var x xmlZone
-	if err := decodeOne(data, &x); err != nil {
+	if err := onecli.DecodeOne(data, &x); err != nil {
 		return Zone{}, &ParseError{Source: srcShow, Err: err}
 	}
 	return parseZone(x, srcShow, "ZONE")
@@ -229,7 +195,7 @@ type xmlZonePool struct {
 // are an error. An empty pool is an error too: zone 0 always exists.
 func ParseListXML(data []byte) ([]Zone, error) {
 	var x xmlZonePool
-	if err := decodeOne(data, &x); err != nil {
+	if err := onecli.DecodeOne(data, &x); err != nil {
 		return nil, &ParseError{Source: srcListXML, Err: err}
 	}
 	if len(x.Zones) == 0 {
@@ -295,7 +261,7 @@ type xmlRaft struct {
 // element is required and numeric.
 func ParseRaftStatus(data []byte) (RaftInfo, error) {
 	var x xmlRaft
-	if err := decodeOne(data, &x); err != nil {
+	if err := onecli.DecodeOne(data, &x); err != nil {
 		return RaftInfo{}, &ParseError{Source: srcRaftStatus, Err: err}
 	}
 	get := func(p *string, name string, minimum int64) (int64, error) {

@@ -3,21 +3,16 @@ package zone
 import (
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/upgradekit/upgradekit/internal/parsetest"
 )
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
-}
+func readSample(t testing.TB, name string) []byte { return parsetest.ReadSample(t, name) }
 
 func raft(state RaftState, term int64, voted int, commit, index int64, fed FedIndex) *RaftStatus {
 	return &RaftStatus{State: state, Term: term, VotedFor: voted, Commit: commit, LogIndex: index, FedIndex: fed}
@@ -182,17 +177,9 @@ func TestParseShowEdgeCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			z, err := ParseShow([]byte(tt.in))
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				tt.check(t, z)
-				return
+			if pe := parsetest.Check[*ParseError](t, ParseShow, tt.in, tt.wantErr, tt.check); pe != nil {
+				assert.Equal(t, srcShow, pe.Source)
 			}
-			var pe *ParseError
-			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, srcShow, pe.Source)
-			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Equal(t, Zone{}, z)
 		})
 	}
 }
@@ -201,15 +188,9 @@ func TestParseShowEdgeCases(t *testing.T) {
 func TestParseShowEveryPrefixFails(t *testing.T) {
 	t.Parallel()
 	for _, f := range []string{"onezone-show-3node.xml", "onezone-show-3node-degraded.xml", "onezone-show-solo.xml"} {
-		doc := readSample(t, f)
-		end := len(strings.TrimRight(string(doc), "\n"))
-		for n := 0; n < end; n++ {
-			_, err := ParseShow(doc[:n])
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("%s cut at %d: got %v, want *ParseError", f, n, err)
-			}
-		}
+		t.Run(f, func(t *testing.T) {
+			parsetest.EveryPrefixFails[*ParseError](t, readSample(t, f), 0, ParseShow)
+		})
 	}
 }
 
@@ -332,16 +313,7 @@ func TestParseListCSVCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			zs, err := ParseListCSV([]byte(tt.in))
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				tt.check(t, zs)
-				return
-			}
-			var pe *ParseError
-			require.ErrorAs(t, err, &pe)
-			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Nil(t, zs)
+			parsetest.Check[*ParseError](t, ParseListCSV, tt.in, tt.wantErr, tt.check)
 		})
 	}
 }

@@ -2,65 +2,15 @@ package zone
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/internal/testclock"
 	"github.com/upgradekit/upgradekit/transport/fake"
 )
-
-// vclock is a virtual clock whose timers advance it and fire at once,
-// recording every wait: the waits must never sleep in real time with it.
-type vclock struct {
-	mu     sync.Mutex
-	now    time.Time
-	waits  []time.Duration
-	timers int
-}
-
-func newVClock() *vclock { return &vclock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *vclock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *vclock) NewTimer() backoff.Timer {
-	c.mu.Lock()
-	c.timers++
-	c.mu.Unlock()
-	return &vtimer{c: c, ch: make(chan time.Time, 1)}
-}
-
-func (c *vclock) recorded() (timers int, waits []time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.timers, append([]time.Duration(nil), c.waits...)
-}
-
-type vtimer struct {
-	c  *vclock
-	ch chan time.Time
-}
-
-func (t *vtimer) Start(d time.Duration) {
-	t.c.mu.Lock()
-	t.c.now = t.c.now.Add(d)
-	t.c.waits = append(t.c.waits, d)
-	now := t.c.now
-	t.c.mu.Unlock()
-	select {
-	case t.ch <- now:
-	default:
-	}
-}
-func (t *vtimer) Stop()               {}
-func (t *vtimer) C() <-chan time.Time { return t.ch }
 
 // Not run in a synctest bubble: a wait that slept in real time would take
 // minutes here, and the recorded waits prove the timer was used.
@@ -68,7 +18,7 @@ func TestWaitsUseInjectedTimer(t *testing.T) {
 	t.Parallel()
 	t.Run("WaitInSync catches up", func(t *testing.T) {
 		t.Parallel()
-		c := newVClock()
+		c := testclock.New()
 		f := fake.New("fe1")
 		n := replies(f, 0,
 			showXML(0, srv{leader, 4, 100, 100}, srv{follower, 4, 100, 100}, srv{}),
@@ -78,7 +28,7 @@ func TestWaitsUseInjectedTimer(t *testing.T) {
 		_, err := WaitInSync(t.Context(), f, 0, WithTimer(c.NewTimer), WithClock(c.Now), WithPollInterval(time.Minute, time.Hour))
 		require.NoError(t, err)
 		assert.EqualValues(t, 3, n.Load())
-		timers, waits := c.recorded()
+		timers, waits := c.Recorded()
 		assert.Equal(t, 1, timers, "one fresh timer per wait")
 		require.Len(t, waits, 2)
 		for _, w := range waits {
@@ -87,7 +37,7 @@ func TestWaitsUseInjectedTimer(t *testing.T) {
 	})
 	t.Run("WaitInSync times out on the virtual clock", func(t *testing.T) {
 		t.Parallel()
-		c := newVClock()
+		c := testclock.New()
 		start := c.Now()
 		f := fake.New("fe1")
 		replies(f, 0, showXML(0, srv{leader, 4, 100, 100}, srv{}))
@@ -100,7 +50,7 @@ func TestWaitsUseInjectedTimer(t *testing.T) {
 	})
 	t.Run("WaitLeader", func(t *testing.T) {
 		t.Parallel()
-		c := newVClock()
+		c := testclock.New()
 		f := fake.New("fe1")
 		replies(f, 0,
 			showXML(0, srv{}, srv{}, srv{}),
@@ -109,18 +59,18 @@ func TestWaitsUseInjectedTimer(t *testing.T) {
 		l, err := WaitLeader(t.Context(), f, 0, WithTimer(c.NewTimer), WithClock(c.Now))
 		require.NoError(t, err)
 		assert.Equal(t, "fe2", l.Name)
-		_, waits := c.recorded()
+		_, waits := c.Recorded()
 		assert.Len(t, waits, 1)
 	})
 	t.Run("WaitFederationInSync", func(t *testing.T) {
 		t.Parallel()
 		const hdr = "CURRENT,ID,NAME,ENDPOINT,FED_INDEX,STAT\n"
-		c := newVClock()
+		c := testclock.New()
 		f := fake.New("fe1")
 		f.Expect(fake.Exact("onezone", "list", "--csv")).Any().Reply(hdr + "*,0,a,e,12,on\n,100,b,e,11,on\n")
 		_, err := WaitFederationInSync(t.Context(), f, WithTimer(c.NewTimer), WithClock(c.Now), WithTimeout(24*time.Hour))
 		require.ErrorIs(t, err, ErrTimeout)
-		_, waits := c.recorded()
+		_, waits := c.Recorded()
 		assert.Greater(t, len(waits), 5)
 	})
 	t.Run("nil", func(t *testing.T) {

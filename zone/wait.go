@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
+	"github.com/upgradekit/upgradekit/internal/onecli"
 	"github.com/upgradekit/upgradekit/transport"
 )
 
@@ -230,11 +231,7 @@ func poll(ctx context.Context, o *options, probe func() error) (cause, last erro
 	if err := ctx.Err(); err != nil {
 		return err, nil
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = o.interval
-	b.MaxInterval = o.maxInterval
-	b.MaxElapsedTime = o.timeout
-	b.Clock = clock(o.now)
+	b := onecli.BackOff(o.interval, o.maxInterval, o.timeout, o.now)
 	var permanent bool
 	err := backoff.RetryNotifyWithTimer(func() error {
 		last = probe()
