@@ -38,11 +38,20 @@ func TestParseZoneServers(t *testing.T) {
 		require.NoError(t, err, tc.zone)
 		assert.Equal(t, tc.want, got, tc.zone)
 	}
+	// Each bad pool is a complete `onezone list -x` but for one defect.
+	zoneXML := func(id, servers string) string {
+		return "<ZONE><ID>" + id + "</ID><NAME>OpenNebula</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL>" + servers + "</SERVER_POOL></ZONE>"
+	}
+	good := "<ZONE_POOL>" + zoneXML("0", "<SERVER><ID>1</ID><NAME>a</NAME></SERVER>") + "</ZONE_POOL>"
+	got, err := ParseZoneServers([]byte(good), 0)
+	require.NoError(t, err)
+	assert.Equal(t, []Server{{ID: 1, Name: "a"}}, got)
 	for _, bad := range []string{
-		"", "<ZONE_POOL><ZONE><ID>x</ID></ZONE></ZONE_POOL>",
-		"<ZONE_POOL><ZONE><ID>0</ID><SERVER_POOL><SERVER><ID>-1</ID><NAME>a</NAME></SERVER></SERVER_POOL></ZONE></ZONE_POOL>",
-		"<ZONE_POOL><ZONE><ID>0</ID><SERVER_POOL><SERVER><ID>1</ID></SERVER></SERVER_POOL></ZONE></ZONE_POOL>",
-		"<ZONE_POOL><ZONE><ID>0</ID></ZONE><ZONE><ID>0</ID></ZONE></ZONE_POOL>",
+		"", "<ZONE_POOL>" + zoneXML("x", "") + "</ZONE_POOL>",
+		"<ZONE_POOL>" + zoneXML("0", "<SERVER><ID>-1</ID><NAME>a</NAME></SERVER>") + "</ZONE_POOL>",
+		"<ZONE_POOL>" + zoneXML("0", "<SERVER><ID>1</ID></SERVER>") + "</ZONE_POOL>",
+		"<ZONE_POOL>" + zoneXML("0", "<SERVER><ID>1</ID><NAME></NAME></SERVER>") + "</ZONE_POOL>",
+		"<ZONE_POOL>" + zoneXML("0", "") + zoneXML("0", "") + "</ZONE_POOL>",
 	} {
 		_, err := ParseZoneServers([]byte(bad), 0)
 		assert.ErrorIs(t, err, ErrMalformed, bad)
@@ -56,7 +65,7 @@ func FuzzParseZoneServers(f *testing.F) {
 	}
 	f.Add(data, 0)
 	f.Add(data, 100)
-	f.Add([]byte("<ZONE_POOL><ZONE><ID>0</ID><SERVER_POOL/></ZONE></ZONE_POOL>"), 0)
+	f.Add([]byte("<ZONE_POOL><ZONE><ID>0</ID><NAME>OpenNebula</NAME><STATE>0</STATE><TEMPLATE/><SERVER_POOL/></ZONE></ZONE_POOL>"), 0)
 	f.Fuzz(func(t *testing.T, data []byte, zoneID int) {
 		got, err := ParseZoneServers(data, zoneID)
 		if err != nil {

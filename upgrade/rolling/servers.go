@@ -1,13 +1,11 @@
 package rolling
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade/internal/nebula"
@@ -21,54 +19,26 @@ var ErrMalformed = errors.New("malformed output")
 // endpoints.
 var ErrServerExists = zone.ErrServerExists
 
-type xmlPool struct {
-	Zones []struct {
-		ID      string `xml:"ID"`
-		Servers []struct {
-			ID           string `xml:"ID"`
-			Name         string `xml:"NAME"`
-			Endpoint     string `xml:"ENDPOINT"`
-			EndpointGRPC string `xml:"ENDPOINT_GRPC"`
-		} `xml:"SERVER_POOL>SERVER"`
-	} `xml:"ZONE"`
-}
-
 // ParseZoneServers returns the servers of zone zoneID from `onezone list
-// -x` (ZONE_POOL: stored fields only, no Raft state, FACTS §1.3). A zone
-// missing from the pool is an error; a zone without servers gives none.
+// -x` (ZONE_POOL: stored fields only, no Raft state, FACTS §1.3), parsed
+// by zone.ParseListXML. A zone missing from the pool is an error; a zone
+// without servers gives none. Errors wrap ErrMalformed (and, for what
+// zone.ParseListXML rejects, its *zone.ParseError).
 func ParseZoneServers(data []byte, zoneID int) ([]Server, error) {
-	var pool xmlPool
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&pool); err != nil {
-		return nil, fmt.Errorf("%w: onezone list -x: %v", ErrMalformed, err)
+	zones, err := zone.ParseListXML(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: onezone list -x: %w", ErrMalformed, err)
 	}
-	found := false
-	var out []Server
-	for _, z := range pool.Zones {
-		id, err := strconv.Atoi(strings.TrimSpace(z.ID))
-		if err != nil {
-			return nil, fmt.Errorf("%w: onezone list -x: zone ID %q", ErrMalformed, z.ID)
-		}
-		if id != zoneID {
-			continue
-		}
-		if found {
-			return nil, fmt.Errorf("%w: onezone list -x: zone %d listed twice", ErrMalformed, zoneID)
-		}
-		found = true
-		for _, s := range z.Servers {
-			sid, err := strconv.Atoi(strings.TrimSpace(s.ID))
-			if err != nil || sid < 0 {
-				return nil, fmt.Errorf("%w: onezone list -x: zone %d: server ID %q", ErrMalformed, zoneID, s.ID)
-			}
-			if s.Name == "" {
-				return nil, fmt.Errorf("%w: onezone list -x: zone %d: server %d has no name", ErrMalformed, zoneID, sid)
-			}
-			out = append(out, Server{ID: sid, Name: s.Name, Endpoint: s.Endpoint, EndpointGRPC: s.EndpointGRPC})
-		}
-	}
-	if !found {
+	i := slices.IndexFunc(zones, func(z zone.Zone) bool { return z.ID == zoneID })
+	if i < 0 {
 		return nil, fmt.Errorf("%w: onezone list -x: no zone %d", ErrMalformed, zoneID)
+	}
+	var out []Server
+	for _, s := range zones[i].Servers {
+		if s.Name == "" {
+			return nil, fmt.Errorf("%w: onezone list -x: zone %d: server %d has no name", ErrMalformed, zoneID, s.ID)
+		}
+		out = append(out, Server{ID: s.ID, Name: s.Name, Endpoint: s.Endpoint, EndpointGRPC: s.EndpointGRPC})
 	}
 	return out, nil
 }

@@ -127,3 +127,27 @@ func (k *Kit) poll(ctx context.Context, s *upgrade.State, what string, fn func()
 type clock func() time.Time
 
 func (c clock) Now() time.Time { return c() }
+
+// onNode returns a StepFunc that resolves node (Node: "" is the PerHost
+// host) and runs fn with its transport t and name n.
+func onNode(node string, fn func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error) StepFunc {
+	return func(ctx context.Context, s *upgrade.State) error {
+		t, n, err := Node(s, node)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, s, t, n)
+	}
+}
+
+// checkAtTarget returns a step check that reports whether pkg on node
+// (see Node) is already at the target release.
+func (k *Kit) checkAtTarget(node, pkg string) func(ctx context.Context, s *upgrade.State) (bool, error) {
+	return func(ctx context.Context, s *upgrade.State) (bool, error) {
+		t, _, err := Node(s, node)
+		if err != nil {
+			return false, err
+		}
+		return k.atTarget(ctx, t, pkg)
+	}
+}

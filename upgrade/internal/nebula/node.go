@@ -78,11 +78,7 @@ func (k *Kit) atTarget(ctx context.Context, t transport.Transport, pkg string) (
 // changes.
 func (k *Kit) BackupConfig(name, node string) upgrade.Step {
 	return Step(name, "back up "+strings.Join(append(slices.Clone(ConfigDirs), OnecfgState), ", ")+" to <path>.<timestamp>",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			key := ConfigBackups(n)
 			done, _ := key.Get(s)
 			done = maps.Clone(done)
@@ -93,7 +89,10 @@ func (k *Kit) BackupConfig(name, node string) upgrade.Step {
 				if _, ok := done[d]; ok {
 					continue
 				}
-				var b string
+				var (
+					b   string
+					err error
+				)
 				if d == OnecfgState {
 					b, err = k.backupFile(ctx, t, d)
 				} else {
@@ -114,11 +113,7 @@ func (k *Kit) BackupConfig(name, node string) upgrade.Step {
 				}
 			}
 			return nil
-		}).CheckWith(Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		t, n, err := Node(s, node)
-		if err != nil {
-			return err
-		}
+		})).CheckWith(Idempotent).RollbackWith(onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 		done, _ := ConfigBackups(n).Get(s)
 		var errs []error
 		for _, d := range slices.Sorted(maps.Keys(done)) {
@@ -133,7 +128,7 @@ func (k *Kit) BackupConfig(name, node string) upgrade.Step {
 			errs = append(errs, k.sys.RestoreDir(ctx, t, b, d))
 		}
 		return errors.Join(errs...)
-	})
+	}))
 }
 
 // backupFile copies file to file.<timestamp> with `cp -a`; a missing file
@@ -187,11 +182,7 @@ func (k *Kit) mkBackupDir(ctx context.Context, t transport.Transport) error {
 // restore it.
 func (k *Kit) BackupDB(name, node string) upgrade.Step {
 	return Step(name, "onedb backup of the current database (restored by a rollback)",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			key := DBBackup(n)
 			file, ok := key.Get(s)
 			if !ok {
@@ -211,7 +202,7 @@ func (k *Kit) BackupDB(name, node string) upgrade.Step {
 			}
 			s.Output("stdout", "database backup: "+got)
 			return nil
-		}).CheckWith(Idempotent)
+		})).CheckWith(Idempotent)
 }
 
 // restoreOwnBackup is the rollback of the steps that change a node's
@@ -219,16 +210,12 @@ func (k *Kit) BackupDB(name, node string) upgrade.Step {
 // node's BackupDB file (oned is stopped then). BackupDB itself has none:
 // restoring an unchanged database would only make a running leader's
 // next index for that follower stale (FACTS §7, one#1320).
-func (k *Kit) restoreOwnBackup(ctx context.Context, s *upgrade.State, node string) error {
-	t, n, err := Node(s, node)
-	if err != nil {
-		return err
-	}
+func (k *Kit) restoreOwnBackup(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 	file, ok := DBBackup(n).Get(s)
 	if !ok {
 		return errors.New("no database backup recorded: cannot restore the database")
 	}
-	_, err = onedb.Restore(ctx, t, file, k.dbOpts(onedb.Force(), onedb.WithEndpoint(LocalEndpoint))...)
+	_, err := onedb.Restore(ctx, t, file, k.dbOpts(onedb.Force(), onedb.WithEndpoint(LocalEndpoint))...)
 	return err
 }
 
@@ -263,11 +250,7 @@ func (k *Kit) SwitchRepository(name, node, pkg string) upgrade.Step {
 		pkg = "opennebula"
 	}
 	return Step(name, "switch the package repository to "+k.repo.URL,
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			pm, err := k.sys.DetectPackageManager(ctx, t)
 			if err != nil {
 				return err
@@ -283,22 +266,10 @@ func (k *Kit) SwitchRepository(name, node, pkg string) upgrade.Step {
 				}
 			}
 			return k.sys.SwitchRepository(ctx, t, k.repo)
-		}).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
-		t, _, err := Node(s, node)
-		if err != nil {
-			return false, err
-		}
-		return k.atTarget(ctx, t, pkg)
-	}).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		return k.restoreRepo(ctx, s, node)
-	})
+		})).CheckWith(k.checkAtTarget(node, pkg)).RollbackWith(onNode(node, k.restoreRepo))
 }
 
-func (k *Kit) restoreRepo(ctx context.Context, s *upgrade.State, node string) error {
-	t, n, err := Node(s, node)
-	if err != nil {
-		return err
-	}
+func (k *Kit) restoreRepo(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 	b, ok := RepoBackup(n).Get(s)
 	if !ok {
 		return nil
@@ -327,11 +298,7 @@ func (k *Kit) UpgradePackages(name, node string, pkgs ...string) upgrade.Step {
 	}
 	main := pkgs[0]
 	return Step(name, "upgrade packages "+strings.Join(pkgs, " ")+" (those installed) to "+k.target.String()+", keeping modified config files",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			key := PackageVersions(n)
 			before, ok := key.Get(s)
 			if !ok {
@@ -379,22 +346,10 @@ func (k *Kit) UpgradePackages(name, node string, pkgs ...string) upgrade.Step {
 				return &VersionError{Host: n, Package: main, Found: got.String(), Expected: k.target.String()}
 			}
 			return nil
-		}).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
-		t, _, err := Node(s, node)
-		if err != nil {
-			return false, err
-		}
-		return k.atTarget(ctx, t, main)
-	}).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		return k.downgrade(ctx, s, node)
-	})
+		})).CheckWith(k.checkAtTarget(node, main)).RollbackWith(onNode(node, k.downgrade))
 }
 
-func (k *Kit) downgrade(ctx context.Context, s *upgrade.State, node string) error {
-	t, n, err := Node(s, node)
-	if err != nil {
-		return err
-	}
+func (k *Kit) downgrade(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 	before, ok := PackageVersions(n).Get(s)
 	if !ok {
 		return nil
@@ -412,7 +367,7 @@ func (k *Kit) downgrade(ctx context.Context, s *upgrade.State, node string) erro
 	if len(pins) == 0 {
 		return nil
 	}
-	if err := k.restoreRepo(ctx, s, node); err != nil {
+	if err := k.restoreRepo(ctx, s, t, n); err != nil {
 		return fmt.Errorf("restore repository: %w", err)
 	}
 	pm, err := k.sys.DetectPackageManager(ctx, t)
@@ -456,11 +411,7 @@ func (k *Kit) downgrade(ctx context.Context, s *upgrade.State, node string) erro
 // is clean. Rollback is BackupConfig's (OnecfgState is backed up there).
 func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 	return Step(name, "onecfg upgrade (configuration files to the new release)",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			code, out, exitErr, err := k.onecfgStatus(ctx, t)
 			if err != nil {
 				return err
@@ -492,7 +443,7 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 				return &OnecfgError{Host: n, Code: code, Output: out, Err: exitErr}
 			}
 			return nil
-		}).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
+		})).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
 		t, _, err := Node(s, node)
 		if err != nil {
 			return false, err
@@ -552,11 +503,7 @@ func tail(s string) string {
 // BackupDB's file.
 func (k *Kit) UpgradeDB(name, node string) upgrade.Step {
 	return Step(name, "onedb upgrade (database schema to "+vpath.DBVersion(k.target).String()+")",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, _, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			res, err := onedb.Upgrade(ctx, t, k.dbOpts(onedb.NoBackup())...)
 			if err != nil {
 				return err
@@ -572,7 +519,7 @@ func (k *Kit) UpgradeDB(name, node string) upgrade.Step {
 				}
 			}
 			return nil
-		}).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
+		})).CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) {
 		t, _, err := Node(s, node)
 		if err != nil {
 			return false, err
@@ -585,9 +532,7 @@ func (k *Kit) UpgradeDB(name, node string) upgrade.Step {
 			return false, err
 		}
 		return v.Status == onedb.Current, nil
-	}).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		return k.restoreOwnBackup(ctx, s, node)
-	})
+	}).RollbackWith(onNode(node, k.restoreOwnBackup))
 }
 
 // FsckError reports errors `onedb fsck` could not repair.
@@ -605,11 +550,7 @@ func (e *FsckError) Error() string {
 // *FsckError.
 func (k *Kit) FsckDB(name, node string) upgrade.Step {
 	return Step(name, "onedb fsck (check and repair the upgraded database)",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			b := path.Join(k.o.backupDir, fmt.Sprintf("%s-onedb-fsck-%s.sql", n, k.o.now().UTC().Format(system.BackupTimeFormat)))
 			res, err := onedb.Fsck(ctx, t, k.dbOpts(onedb.Release(k.target.String()), onedb.BackupTo(b))...)
 			if err != nil {
@@ -620,7 +561,7 @@ func (k *Kit) FsckDB(name, node string) upgrade.Step {
 				return &FsckError{Host: n, Unrepaired: res.UnrepairedProblems}
 			}
 			return nil
-		}).CheckWith(Idempotent)
+		})).CheckWith(Idempotent)
 }
 
 // BackupUpgradedDB runs `onedb backup` of the upgraded database on leader
@@ -658,11 +599,7 @@ func (k *Kit) BackupUpgradedDB(name string, z Zone, leader string) upgrade.Step 
 // (system.CopyFile), owned by oneadmin, mode 0600.
 func (k *Kit) CopyUpgradedDB(name, node string, z Zone, leader string) upgrade.Step {
 	return Step(name, "copy the upgraded database backup from "+leader+" (checksum verified)",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, _, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			lt, _, err := Node(s, leader)
 			if err != nil {
 				return err
@@ -680,7 +617,7 @@ func (k *Kit) CopyUpgradedDB(name, node string, z Zone, leader string) upgrade.S
 			}
 			s.Output("stdout", fmt.Sprintf("copied %s (%d bytes, sha256 %s)", file, res.Bytes, res.SHA256))
 			return nil
-		}).CheckWith(Idempotent)
+		})).CheckWith(Idempotent)
 }
 
 // RestoreUpgradedDB restores the leader's upgraded backup on the step's
@@ -691,11 +628,7 @@ func (k *Kit) CopyUpgradedDB(name, node string, z Zone, leader string) upgrade.S
 // restores the follower's own BackupDB file.
 func (k *Kit) RestoreUpgradedDB(name, node string, z Zone) upgrade.Step {
 	return Step(name, "onedb restore -f of the leader's upgraded database (ONE_XMLRPC=localhost)",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, _, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			file, ok := UpgradedDBBackup(z.ID).Get(s)
 			if !ok {
 				return errors.New("no upgraded database backup recorded")
@@ -706,9 +639,7 @@ func (k *Kit) RestoreUpgradedDB(name, node string, z Zone) upgrade.Step {
 			}
 			s.Output("stdout", fmt.Sprintf("restored %s%s", r.Database, r.File))
 			return nil
-		}).CheckWith(Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
-		return k.restoreOwnBackup(ctx, s, node)
-	})
+		})).CheckWith(Idempotent).RollbackWith(onNode(node, k.restoreOwnBackup))
 }
 
 // SyncConfig copies ConfigDirs from leader to node (a
@@ -719,11 +650,7 @@ func (k *Kit) RestoreUpgradedDB(name, node string, z Zone) upgrade.Step {
 // is BackupConfig's.
 func (k *Kit) SyncConfig(name, node string, z Zone, leader string) upgrade.Step {
 	return Step(name, "sync "+strings.Join(ConfigDirs, ", ")+" from "+leader+", keep this server's SERVER_ID, owner oneadmin",
-		func(ctx context.Context, s *upgrade.State) error {
-			t, n, err := Node(s, node)
-			if err != nil {
-				return err
-			}
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			fe, ok := z.Frontend(n)
 			if !ok {
 				return fmt.Errorf("%s is not a front-end of zone %d", n, z.ID)
@@ -749,17 +676,13 @@ func (k *Kit) SyncConfig(name, node string, z Zone, leader string) upgrade.Step 
 				return fmt.Errorf("set SERVER_ID %d: %w", fe.ServerID, err)
 			}
 			return nil
-		}).CheckWith(Idempotent)
+		})).CheckWith(Idempotent)
 }
 
 // DaemonReload runs `systemctl daemon-reload` on node ("" = the step's
 // host of the enclosing PerHost): the packages changed unit files (guide step 10).
 func (k *Kit) DaemonReload(name, node string) upgrade.Step {
-	return Step(name, "systemctl daemon-reload", func(ctx context.Context, s *upgrade.State) error {
-		t, _, err := Node(s, node)
-		if err != nil {
-			return err
-		}
+	return Step(name, "systemctl daemon-reload", onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 		return k.sys.DaemonReload(ctx, t)
-	}).CheckWith(Idempotent)
+	})).CheckWith(Idempotent)
 }
