@@ -190,6 +190,19 @@ func (c *Cloud) MustHost(name string) *Transport {
 	return t
 }
 
+// Transports returns the transport of every node (front-ends and
+// hypervisors) by name: the hosts map a Runner takes (upgrade.WithHosts).
+func (c *Cloud) Transports() map[string]transport.Transport {
+	out := map[string]transport.Transport{}
+	for _, n := range c.Frontends() {
+		out[n] = &Transport{c: c, name: n}
+	}
+	for _, n := range c.Hypervisors() {
+		out[n] = &Transport{c: c, name: n}
+	}
+	return out
+}
+
 // Frontends lists front-end names, sorted.
 func (c *Cloud) Frontends() []string { return c.names(false) }
 

@@ -134,14 +134,10 @@ func simulate(ctx context.Context, version, target string) (*sim.Cloud, federati
 	if err != nil {
 		return nil, federation.Inventory{}, nil, err
 	}
-	hosts := map[string]transport.Transport{}
-	for _, n := range c.Hypervisors() {
-		hosts[n] = c.MustHost(n)
-	}
+	hosts := c.Transports()
 	byZone := map[int]*federation.Zone{}
 	var masterFE string
 	for _, n := range c.Frontends() {
-		hosts[n] = c.MustFrontend(n)
 		data, err := c.ReadFile(n, "/etc/one/oned.conf")
 		if err != nil {
 			return nil, federation.Inventory{}, nil, err

@@ -19,7 +19,7 @@ func ExamplePlan() {
 	if err != nil {
 		panic(err)
 	}
-	r, err := upgrade.NewRunner(p, upgrade.WithHosts(simHosts(cloud)), upgrade.WithClock(cloud.Now))
+	r, err := upgrade.NewRunner(p, upgrade.WithHosts(cloud.Transports()), upgrade.WithClock(cloud.Now))
 	if err != nil {
 		panic(err)
 	}

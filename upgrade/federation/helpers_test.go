@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upgradekit/upgradekit/sim"
-	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/federation"
 )
@@ -41,17 +40,6 @@ func fedInventory(target string) federation.Inventory {
 	}
 }
 
-func simHosts(c *sim.Cloud) map[string]transport.Transport {
-	hosts := map[string]transport.Transport{}
-	for _, n := range c.Frontends() {
-		hosts[n] = c.MustFrontend(n)
-	}
-	for _, n := range c.Hypervisors() {
-		hosts[n] = c.MustHost(n)
-	}
-	return hosts
-}
-
 func simOpts(c *sim.Cloud, more ...federation.Option) []federation.Option {
 	return append([]federation.Option{federation.WithClock(c.Now), federation.WithTimer(c.Clock().NewTimer),
 		federation.WithPollInterval(time.Second, 5*time.Second), federation.WithWaitTimeout(5 * time.Minute)}, more...)
@@ -59,7 +47,7 @@ func simOpts(c *sim.Cloud, more ...federation.Option) []federation.Option {
 
 func run(ctx context.Context, t *testing.T, c *sim.Cloud, p *upgrade.Plan, store upgrade.Store, more ...upgrade.Option) (upgrade.Report, error) {
 	t.Helper()
-	opts := append([]upgrade.Option{upgrade.WithHosts(simHosts(c)), upgrade.WithClock(c.Now), upgrade.WithJournal(store)}, more...)
+	opts := append([]upgrade.Option{upgrade.WithHosts(c.Transports()), upgrade.WithClock(c.Now), upgrade.WithJournal(store)}, more...)
 	r, err := upgrade.NewRunner(p, opts...)
 	require.NoError(t, err)
 	return r.Run(ctx)

@@ -22,7 +22,7 @@ func exampleInventory(target string) rolling.Inventory {
 }
 
 func exampleRun(c *sim.Cloud, p *upgrade.Plan) (upgrade.Report, error) {
-	hosts := simHosts(c)
+	hosts := c.Transports()
 	r, err := upgrade.NewRunner(p, upgrade.WithHosts(hosts), upgrade.WithClock(c.Now))
 	if err != nil {
 		return upgrade.Report{}, err

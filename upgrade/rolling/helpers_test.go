@@ -29,18 +29,6 @@ func haInventory(n int, target string) rolling.Inventory {
 	return rolling.Inventory{Target: target, Repository: rolling.Repository{URL: repoURL}, Zones: []rolling.Zone{z}}
 }
 
-// simHosts maps every node of c to its transport.
-func simHosts(c *sim.Cloud) map[string]transport.Transport {
-	hosts := map[string]transport.Transport{}
-	for _, n := range c.Frontends() {
-		hosts[n] = c.MustFrontend(n)
-	}
-	for _, n := range c.Hypervisors() {
-		hosts[n] = c.MustHost(n)
-	}
-	return hosts
-}
-
 // simOpts are the plan options that put the waits on c's virtual time.
 func simOpts(c *sim.Cloud, more ...rolling.Option) []rolling.Option {
 	return append([]rolling.Option{rolling.WithClock(c.Now), rolling.WithTimer(c.Clock().NewTimer),
@@ -50,7 +38,7 @@ func simOpts(c *sim.Cloud, more ...rolling.Option) []rolling.Option {
 // run runs p on c with a journal in store and returns the report.
 func run(ctx context.Context, t *testing.T, c *sim.Cloud, p *upgrade.Plan, store upgrade.Store, more ...upgrade.Option) (upgrade.Report, error) {
 	t.Helper()
-	opts := append([]upgrade.Option{upgrade.WithHosts(simHosts(c)), upgrade.WithClock(c.Now), upgrade.WithJournal(store)}, more...)
+	opts := append([]upgrade.Option{upgrade.WithHosts(c.Transports()), upgrade.WithClock(c.Now), upgrade.WithJournal(store)}, more...)
 	r, err := upgrade.NewRunner(p, opts...)
 	require.NoError(t, err)
 	return r.Run(ctx)

@@ -121,13 +121,7 @@ func Simulate(n int, version, target string) (*Simulation, error) {
 		z.Hypervisors = append(z.Hypervisors, ha.Hypervisor{Name: h, Address: h, Kind: "kvm"})
 	}
 	inv.Zones = []ha.Zone{z}
-	hosts := map[string]transport.Transport{}
-	for _, name := range c.Frontends() {
-		hosts[name] = c.MustFrontend(name)
-	}
-	for _, name := range c.Hypervisors() {
-		hosts[name] = c.MustHost(name)
-	}
+	hosts := c.Transports()
 	checksums := func(_ context.Context, node string, _ transport.Transport) (onedb.TableChecksums, error) {
 		m, err := c.TableChecksums(node)
 		if err != nil {

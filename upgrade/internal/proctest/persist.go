@@ -127,13 +127,4 @@ func (t *persistTransport) Download(ctx context.Context, src string, w io.Writer
 }
 
 // Hosts returns the transports of every node of c, by name.
-func Hosts(c *sim.Cloud) map[string]transport.Transport {
-	out := map[string]transport.Transport{}
-	for _, n := range c.Frontends() {
-		out[n] = c.MustFrontend(n)
-	}
-	for _, h := range c.Hypervisors() {
-		out[h] = c.MustHost(h)
-	}
-	return out
-}
+func Hosts(c *sim.Cloud) map[string]transport.Transport { return c.Transports() }

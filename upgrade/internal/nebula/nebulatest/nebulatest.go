@@ -70,16 +70,7 @@ func Inventory(c *sim.Cloud, target string) (nebula.Inventory, error) {
 }
 
 // Hosts returns the transports of every node of c, by name.
-func Hosts(c *sim.Cloud) map[string]transport.Transport {
-	out := map[string]transport.Transport{}
-	for _, n := range c.Frontends() {
-		out[n] = c.MustFrontend(n)
-	}
-	for _, h := range c.Hypervisors() {
-		out[h] = c.MustHost(h)
-	}
-	return out
-}
+func Hosts(c *sim.Cloud) map[string]transport.Transport { return c.Transports() }
 
 // Options returns the Kit options for c: its virtual clock and timers,
 // and database checksums from the model (Cloud.TableChecksums).
