@@ -342,7 +342,7 @@ func (t *Transport) Upload(ctx context.Context, dst string, r io.Reader, opts tr
 	if group == "" {
 		group = owner
 	}
-	cost := transferCost(len(data))
+	cost := transferCost(modelledSize(data))
 	now := c.clock.Advance(cost)
 	if err := n.FS.Set(dst, vfs.File{Data: data, Mode: mode, Owner: owner, Group: group, ModTime: now}); err != nil {
 		return transport.Transfer{}, fmt.Errorf("upload %s: %w", dst, err)
@@ -369,7 +369,7 @@ func (t *Transport) Download(ctx context.Context, src string, w io.Writer, opts 
 			err = fmt.Errorf("%s: Permission denied", src)
 		}
 	}
-	cost := transferCost(len(data))
+	cost := transferCost(modelledSize(data))
 	now := c.clock.Advance(cost)
 	c.event(now, t.name, EventCommand, "download "+src)
 	c.mu.Unlock()
@@ -383,7 +383,7 @@ func (t *Transport) Download(ctx context.Context, src string, w io.Writer, opts 
 }
 
 // transferCost models ~100 MB/s plus a round trip.
-func transferCost(n int) time.Duration {
+func transferCost(n int64) time.Duration {
 	return 50*time.Millisecond + time.Duration(n)*10*time.Nanosecond
 }
 

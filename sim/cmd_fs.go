@@ -116,7 +116,7 @@ func cmdTee(p *proc) int {
 			code = p.fail("tee", f, "No such file or directory")
 		}
 	}
-	p.spend(time.Duration(len(data)) * 10 * time.Nanosecond)
+	p.spend(time.Duration(modelledSize(data)) * 10 * time.Nanosecond)
 	return code
 }
 

@@ -208,7 +208,7 @@ func backupName(conn *dbConn, federated bool, now time.Time) string {
 
 // onedbBackup writes a dump and prints onedb's lines; it returns the file.
 func (p *proc) onedbBackup(conn *dbConn, file string, force, federated bool) (string, int) {
-	p.spend(8 * time.Second)
+	// onedb names the file before mysqldump runs.
 	now := p.now()
 	if file == "" {
 		file = backupName(conn, federated, now)
@@ -223,6 +223,8 @@ func (p *proc) onedbBackup(conn *dbConn, file string, force, federated bool) (st
 		p.errf("Unknown error running 'mysqldump -u %s -p'%s' -h %s -P 0 --add-drop-database --databases --add-drop-table %s  > %s'\n", conn.user, conn.n.DBPassword, conn.server, conn.name, file)
 		return "", 255
 	}
+	p.spend(backupCost(conn.n.DB, federated))
+	now = p.now()
 	data := writeDump(conn.n.DB, conn.server, federated, now)
 	if m := p.c.st.Mirrors[conn.n.Name]; m != nil {
 		p.c.logMirror(p.c.pushMirrors(p.ctx))
@@ -267,7 +269,7 @@ func (p *proc) onedbRestore(conn *dbConn, o parsed, args []string) int {
 		p.errf("MySQL database %s at %s exists, use -f to overwrite.\n", conn.name, conn.server)
 		return 255
 	}
-	p.spend(12 * time.Second)
+	p.spend(restoreCost(data))
 	if m := p.c.st.Mirrors[conn.n.Name]; m != nil {
 		if stderr, err := m.restore(p.ctx, data); err != nil {
 			_, _ = p.stderr.Write(stderr)
@@ -359,7 +361,10 @@ func (p *proc) onedbUpgrade(conn *dbConn, o parsed) int {
 		p.outf("ERROR: Database upgrade to the latest versions (local %s, shared %s)\nwasn't successful due to missing migration descriptors. Migrators are\nprovided as part of Enterprise Edition for customers with active subscription.\nFor community with non-commercial deployments they are provided via a\ndedicated migration package, which must be obtained separately.\n\nThe database will be restored\nMySQL DB %s at %s restored.\n", lo.Version, sh.Version, conn.name, conn.server)
 		return 255
 	}
-	p.spend(25 * time.Second)
+	// onedb's "Total time" spans delete_idx, the migrators and create_idx.
+	idx := indexCost(d)
+	p.spend(idx / 2)
+	total := idx
 	now := p.now()
 	run := func(kind string, steps [][2]string, from string) {
 		if len(steps) == 0 {
@@ -368,11 +373,13 @@ func (p *proc) onedbUpgrade(conn *dbConn, o parsed) int {
 		p.outf(">>> Running migrators for %s tables\n", kind)
 		for _, s := range steps {
 			p.outf("  > Running migrator /usr/lib/one/ruby/onedb/%s/%s_to_%s.rb\n", kind, s[0], s[1])
-			if kind == "shared" {
-				p.outf("  > Done in 0.00s\n\n")
-			} else {
-				p.outf("  > Done in 0.37s\n\n")
+			took := time.Duration(0) // the shared migrators only bump the version
+			if kind == "local" {
+				took = localMigrator
 			}
+			p.spend(took)
+			total += took
+			p.outf("  > Done in %ss\n\n", seconds(took))
 			if kind == "local" && s[1] == "7.4.0" {
 				p.authFilesMigrator(conn.n, now)
 			}
@@ -389,7 +396,10 @@ func (p *proc) onedbUpgrade(conn *dbConn, o parsed) int {
 		run("shared", shSteps, sh.Version)
 	}
 	run("local", loSteps, lo.Version)
-	p.outf("Total time: 0.49s\n")
+	p.spend(idx - idx/2)
+	if o.has("verbose") {
+		p.outf("Total time: %ss\n", seconds(total))
+	}
 	return 0
 }
 

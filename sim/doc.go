@@ -48,7 +48,11 @@
 //
 // Time is virtual: every command advances the Clock by a realistic cost,
 // and waiting code advances it with Clock.Sleep or Clock.NewTimer (a
-// backoff.Timer). Events records what the cloud saw; APIWindows and
+// backoff.Timer). onedb's backups, restores and upgrade index work cost
+// what they cost on MariaDB for the database a zone with that Raft log
+// index holds (up to LOG_RETENTION records; rates measured by
+// bench/onedbcost), and copies of a dump cost what the real file would.
+// Events records what the cloud saw; APIWindows and
 // WriteWindows give the downtime a procedure caused. Inject, SetUnreachable,
 // SetStuck, SetFsckErrors and FailPackageUpgrade inject faults.
 //

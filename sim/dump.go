@@ -25,7 +25,7 @@ func sqlQuote(s string) string {
 func writeDump(d *database, server string, federated bool, now time.Time) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- MariaDB dump 10.19  Distrib 10.11.13-MariaDB, for debian-linux-gnu (x86_64)\n--\n-- Host: %s    Database: %s\n-- ------------------------------------------------------\n", server, d.Name)
-	fmt.Fprintf(&b, "-- upgradekit-sim federated=%t bootstrapped=%t\n\n", federated, d.Bootstrapped)
+	fmt.Fprintf(&b, "-- upgradekit-sim federated=%t bootstrapped=%t log_records=%d\n\n", federated, d.Bootstrapped, logRecords(d))
 	fmt.Fprintf(&b, "DROP DATABASE IF EXISTS `%s`;\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `%s`;\nUSE `%s`;\n\n", d.Name, d.Name, d.Name)
 	table := func(name string, cols string, rows [][]string) {
 		fmt.Fprintf(&b, "DROP TABLE IF EXISTS `%s`;\nCREATE TABLE `%s` (%s);\n", name, name, cols)

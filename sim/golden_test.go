@@ -103,7 +103,8 @@ func TestGoldenOnedbVersion(t *testing.T) {
 
 func TestGoldenOnedbBackup(t *testing.T) {
 	t.Parallel()
-	c, err := HA(3, "7.4.0", WithStart(time.Date(2025, 11, 21, 9, 4, 58, 0, time.UTC)))
+	// the name takes the time after onedb's start (1 s), before the dump
+	c, err := HA(3, "7.4.0", WithStart(time.Date(2025, 11, 21, 9, 5, 6, 0, time.UTC)))
 	require.NoError(t, err)
 	res := do(t, c, "fe1", "onedb", "backup")
 	require.Equal(t, 0, res.ExitCode, string(res.Stderr))

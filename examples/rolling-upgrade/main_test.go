@@ -21,7 +21,7 @@ func TestSimulatedRejoin(t *testing.T) {
 	clitest.Succeeds(t, run, []string{"--mode", "rejoin"},
 		"leader/start   <- point of no return",
 		"rejoin/fe3/join",
-		"write downtime 1m1.1",
+		"write downtime 31.5",
 		"new server IDs",
 	)
 }

@@ -30,7 +30,7 @@
 //
 // Measured on the simulator (sim.Federation: an HA master of 3, an HA
 // slave of 3 and a solo slave; 7.2.0 → 7.4.1, virtual time): each zone
-// refuses writes for about 26.5 minutes, the zones being upgraded one
+// refuses writes for about 24.4 minutes, the zones being upgraded one
 // after the other while all are stopped (the simulator also runs parallel
 // commands one after the other on its clock).
 package federation

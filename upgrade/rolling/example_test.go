@@ -73,7 +73,7 @@ func ExampleRejoinPlan() {
 	}
 	fmt.Println("windows in the report:", len(rep.Downtime))
 	// Output:
-	// writes refused for 57.6s
+	// writes refused for 28s
 	// writes refused for 3.5s
 	// windows in the report: 2
 }

@@ -79,13 +79,15 @@ func NewServerID(node string) upgrade.Key[int] {
 //	leader/restart-on-rollback    nothing; its rollback restarts the leader
 //	                              once everything below is undone
 //	leader/config-backup          configuration backed up
-//	leader/repository, packages, onecfg
+//	leader/repository, packages, onecfg, daemon-reload
 //	                              staged before the outage (WithStagedLeader)
 //	leader/stop                   the others, then oned (writes down)
 //	leader/onedb-upgrade          onedb upgrade; its own backup is the
 //	                              rollback point (no separate backup)
 //	leader/onedb-fsck             onedb fsck (WithFsck(FsckInWindow))
-//	leader/daemon-reload, start   the new release starts (point of no return)
+//	                              (not staged: repository, packages, onecfg
+//	                              after the stop, daemon-reload here)
+//	leader/start                  the new release starts (point of no return)
 //	leader/wait-leader            the solo zone elects it (writes up)
 //	rejoin/<f>/sync-config        /etc/one, remotes/etc, .one from the leader
 //	rejoin/<f>/seed               fresh leader `onedb backup`, copied
@@ -157,8 +159,11 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		k.UpgradePackages(StepPackages, leader),
 		k.UpgradeConfig(StepOnecfg, leader),
 	}
+	// Staged, the new unit files are on disk before the outage, so
+	// systemd reloads them before it too; otherwise after the packages.
 	if o.staged {
 		ldr = append(ldr, pkgs...)
+		ldr = append(ldr, k.DaemonReload(StepReload, leader))
 	}
 	ldr = append(ldr, leaderStopStep(k, StepStop, leader, !o.staged))
 	if !o.staged {
@@ -168,8 +173,10 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	if o.fsck == FsckInWindow {
 		ldr = append(ldr, k.FsckDB(StepFsck, leader))
 	}
+	if !o.staged {
+		ldr = append(ldr, k.DaemonReload(StepReload, leader))
+	}
 	ldr = append(ldr,
-		k.DaemonReload(StepReload, leader),
 		startStep(k, StepStart, leader),
 		k.WaitInSync(StepWaitLeader, z, leader, true),
 	)

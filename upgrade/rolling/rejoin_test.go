@@ -46,10 +46,12 @@ func TestRejoinEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts []rolling.Option
-		max  time.Duration // the leader's write outage, simulated
+		max  time.Duration // writes refused in all, simulated
 	}{
-		{"default", nil, 60 * time.Second},
-		{"in-window-fsck", []rolling.Option{rolling.WithFsck(rolling.FsckInWindow)}, 90 * time.Second},
+		// Operators measured ~70 s doing this by hand (issue 5): the
+		// default must stay far below, at half of it at most.
+		{"default", nil, 35 * time.Second},
+		{"in-window-fsck", []rolling.Option{rolling.WithFsck(rolling.FsckInWindow)}, 60 * time.Second},
 		{"guide-order", []rolling.Option{rolling.WithStagedLeader(false), rolling.WithFsck(rolling.FsckInWindow)}, 5 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +69,7 @@ func TestRejoinEndToEnd(t *testing.T) {
 			// the moment the first follower joined the 1-server zone.
 			ws := c.WriteWindows(0)
 			require.Len(t, ws, 2)
-			assert.Less(t, ws[0].Duration(), tc.max)
+			assert.Less(t, c.WriteDowntime(0), tc.max)
 			assert.Less(t, ws[1].Duration(), 5*time.Second)
 			stop, ok := stepReport(rep, "leader/stop")
 			require.True(t, ok)
