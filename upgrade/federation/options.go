@@ -89,7 +89,8 @@ func WithSudo(sudo bool) Option { return shared(nebula.WithSudo(sudo)) }
 // WithWaitTimeout bounds each wait (default 10 minutes).
 func WithWaitTimeout(d time.Duration) Option { return shared(nebula.WithWaitTimeout(d)) }
 
-// WithPollInterval sets the first and largest interval between polls.
+// WithPollInterval sets the first and largest interval between polls
+// (the waits for a leader that end an outage keep the first).
 func WithPollInterval(first, largest time.Duration) Option {
 	return shared(nebula.WithPollInterval(first, largest))
 }

@@ -60,7 +60,8 @@ func WithChecksums(fn ChecksumFunc) Option { return nebula.WithChecksums(fn) }
 // in sync; default 10 minutes).
 func WithWaitTimeout(d time.Duration) Option { return nebula.WithWaitTimeout(d) }
 
-// WithPollInterval sets the first and largest interval between polls.
+// WithPollInterval sets the first and largest interval between polls
+// (the waits for a leader that end an outage keep the first).
 func WithPollInterval(first, largest time.Duration) Option {
 	return nebula.WithPollInterval(first, largest)
 }

@@ -314,7 +314,7 @@ func (k *Kit) WaitLeader(name string, z Zone, via string, up ...string) upgrade.
 				return err
 			}
 			var last zone.Zone
-			err = k.poll(ctx, s, fmt.Sprintf("zone %d leader", z.ID), func() (bool, error) {
+			err = k.pollOutage(ctx, s, fmt.Sprintf("zone %d leader", z.ID), func() (bool, error) {
 				zz, err := zone.Show(ctx, t, z.ID, k.zoneOpts()...)
 				if err != nil {
 					if _, ok := errors.AsType[*zone.ParseError](err); ok {
@@ -357,7 +357,11 @@ func (k *Kit) WaitInSync(name string, z Zone, via string, markUp bool) upgrade.S
 				return err
 			}
 			up := !markUp
-			return k.poll(ctx, s, fmt.Sprintf("zone %d in sync", z.ID), func() (bool, error) {
+			poll := k.poll
+			if markUp {
+				poll = k.pollOutage
+			}
+			return poll(ctx, s, fmt.Sprintf("zone %d in sync", z.ID), func() (bool, error) {
 				zz, err := zone.Show(ctx, t, z.ID, k.zoneOpts()...)
 				if err != nil {
 					if _, ok := errors.AsType[*zone.ParseError](err); ok {

@@ -73,6 +73,17 @@ func (k *Kit) root(cmd transport.Command) transport.Command {
 // In a dry run fn is called once: what it waits for is the effect of
 // commands that were only recorded, so waiting could only time out.
 func (k *Kit) poll(ctx context.Context, s *upgrade.State, what string, fn func() (bool, error)) error {
+	return k.pollEvery(ctx, s, what, k.o.pollMax, fn)
+}
+
+// pollOutage is poll for the waits that end an outage (a leader elected
+// again): it polls every first interval, not backing off, so that the
+// report's window ends within one interval of the real end.
+func (k *Kit) pollOutage(ctx context.Context, s *upgrade.State, what string, fn func() (bool, error)) error {
+	return k.pollEvery(ctx, s, what, k.o.pollFirst, fn)
+}
+
+func (k *Kit) pollEvery(ctx context.Context, s *upgrade.State, what string, largest time.Duration, fn func() (bool, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -87,7 +98,7 @@ func (k *Kit) poll(ctx context.Context, s *upgrade.State, what string, fn func()
 		return err
 	}
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = k.o.pollFirst, k.o.pollMax, k.o.waitTimeout
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = k.o.pollFirst, largest, k.o.waitTimeout
 	b.RandomizationFactor = 0
 	b.Clock = clock(k.o.now)
 	b.Reset()

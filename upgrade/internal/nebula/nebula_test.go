@@ -273,3 +273,37 @@ func TestCompareChecksums(t *testing.T) {
 		assert.Equal(t, reason, rep.Steps[0].Reason)
 	})
 }
+
+// TestPollOutageDoesNotBackOff: the waits that end an outage poll at the
+// first interval, so the report's window closes within one interval of
+// the real end; the other waits back off up to the largest one.
+func TestPollOutageDoesNotBackOff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		outage  bool
+		maxStep time.Duration
+	}{{"outage", true, time.Second}, {"other", false, 10 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Unix(0, 0)
+			k, err := New(testInventory(), WithClock(func() time.Time { return now }), WithWaitTimeout(time.Hour),
+				WithPollInterval(time.Second, 10*time.Second), WithTimer(func() backoffTimer { return &stepTimer{now: &now} }))
+			require.NoError(t, err)
+			poll := k.poll
+			if tc.outage {
+				poll = k.pollOutage
+			}
+			var at []time.Time
+			require.NoError(t, poll(context.Background(), nil, "leader", func() (bool, error) {
+				at = append(at, now)
+				return len(at) == 12, nil
+			}))
+			var largest time.Duration
+			for i := 1; i < len(at); i++ {
+				largest = max(largest, at[i].Sub(at[i-1]))
+			}
+			assert.Equal(t, tc.maxStep, largest)
+		})
+	}
+}

@@ -150,7 +150,8 @@ func WithWaitTimeout(d time.Duration) Option {
 }
 
 // WithPollInterval sets the first and the largest interval between polls
-// of the waits (default 1 s growing to 10 s).
+// of the waits (default 1 s growing to 10 s). The waits for a leader that
+// end an outage keep polling at the first interval.
 func WithPollInterval(first, largest time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if first <= 0 || largest < first {
