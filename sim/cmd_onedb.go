@@ -372,14 +372,16 @@ func (p *proc) onedbUpgrade(conn *dbConn, o parsed) int {
 		}
 		p.outf(">>> Running migrators for %s tables\n", kind)
 		for _, s := range steps {
-			p.outf("  > Running migrator /usr/lib/one/ruby/onedb/%s/%s_to_%s.rb\n", kind, s[0], s[1])
 			took := time.Duration(0) // the shared migrators only bump the version
 			if kind == "local" {
 				took = localMigrator
 			}
 			p.spend(took)
 			total += took
-			p.outf("  > Done in %ss\n\n", seconds(took))
+			if o.has("verbose") {
+				p.outf("  > Running migrator /usr/lib/one/ruby/onedb/%s/%s_to_%s.rb\n", kind, s[0], s[1])
+				p.outf("  > Done in %ss\n\n", seconds(took))
+			}
 			if kind == "local" && s[1] == "7.4.0" {
 				p.authFilesMigrator(conn.n, now)
 			}
