@@ -81,6 +81,7 @@ type run struct {
 	fp      string
 	now     func() time.Time
 	log     *zap.Logger
+	red     *Redactor
 	events  *fanout
 	store   Store
 	rs      *runState
@@ -112,8 +113,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 	if id == "" {
 		id = randomToken()
 	}
-	x := &run{r: r, p: r.plan, o: o, id: id, fp: r.plan.Fingerprint(), now: o.now,
-		log:    o.log.With(zap.String("run", id), zap.String("plan", r.plan.name)),
+	red := NewRedactor(append(slices.Clone(r.plan.secrets), o.secrets...)...)
+	x := &run{r: r, p: r.plan, o: o, id: id, fp: r.plan.Fingerprint(), now: o.now, red: red,
+		log:    red.Logger(o.log).With(zap.String("run", id), zap.String("plan", r.plan.name)),
 		events: &fanout{obs: o.observers, now: o.now},
 		skip:   set(o.skip), only: set(o.only), force: set(o.force), markDone: set(o.markDone),
 		steps: map[string]*StepReport{}, hosts: map[string]*HostReport{}, seq: map[string]int{}}
@@ -129,6 +131,7 @@ func set(names []string) map[string]bool {
 }
 
 func (x *run) emit(e Event) {
+	e = x.red.Event(e)
 	x.events.emit(e)
 	level := zap.DebugLevel
 	if e.Err != nil {
@@ -156,6 +159,7 @@ func (x *run) emit(e Event) {
 }
 
 func (x *run) journal(ctx context.Context, rec Record) error {
+	rec = x.red.Record(rec)
 	rec.V = JournalVersion
 	rec.Time = x.now().UTC()
 	rec.Run = x.id
@@ -178,6 +182,7 @@ func (x *run) journalLazy(ctx context.Context, rec Record) error {
 	if !ok {
 		return x.journal(ctx, rec)
 	}
+	rec = x.red.Record(rec)
 	rec.V = JournalVersion
 	rec.Time = x.now().UTC()
 	rec.Run = x.id
@@ -193,7 +198,9 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	x.emit(Event{Kind: EventPlanStarted, Step: x.p.name, Total: len(x.p.top)})
 	defer func() {
 		end := x.now()
+		err = x.red.Error(err)
 		x.fillReport(&rep, end)
+		x.red.Report(&rep)
 		if err != nil {
 			rep.Err = err.Error()
 		}
@@ -206,7 +213,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		if x.o.dryRun != nil {
 			t = DryRun(t, name, x.o.dryRun)
 		}
-		hosts[name] = t
+		hosts[name] = x.red.Transport(t)
 	}
 	if x.o.dryRun != nil {
 		x.o.dryRun.mu.Lock()
@@ -432,7 +439,7 @@ func (x *run) preflight(ctx context.Context, rep *Report) error {
 			j.err = x.journal(ctx, Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StateSkipped, Reason: reason})
 			return
 		}
-		err := j.fn(withStep(ctx, j.st.step, j.st.host), j.st)
+		err := x.red.Error(j.fn(withStep(ctx, j.st.step, j.st.host), j.st))
 		j.cr = CheckReport{Name: j.name, Status: StatePassed}
 		rec := Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StatePassed}
 		if err != nil {
@@ -549,6 +556,7 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	if hasCheck && !(dirty && x.force[u.name]) {
 		done, err := checker.Check(sctx, st)
 		if err != nil {
+			err = x.red.Error(err)
 			err = &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("check: %w", err)}
 			x.setStep(u, func(s *StepReport) { s.Status, s.Err = StatusFailed, err.Error() })
 			return err
@@ -586,6 +594,7 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	x.setStep(u, func(s *StepReport) { s.Status, s.Start, s.Reason = StatusRunning, start, "" })
 	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
 	attempts, err := x.attempt(sctx, u, st)
+	err = x.red.Error(err)
 	dur := x.now().Sub(start)
 	if skip, ok := errors.AsType[*SkipError](err); ok {
 		return x.selfSkipped(ctx, u, skip.Reason, dur, attempts)
@@ -760,7 +769,7 @@ func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
 		}
 		x.emit(Event{Kind: EventRollbackStarted, Step: u.name, Host: u.host})
 		start := x.now()
-		rerr := rb.Rollback(withStep(rctx, u.name, u.host), st)
+		rerr := x.red.Error(rb.Rollback(withStep(rctx, u.name, u.host), st))
 		d := x.now().Sub(start)
 		x.emit(Event{Kind: EventRollbackFinished, Step: u.name, Host: u.host, Dur: d, Err: rerr})
 		if rerr != nil {
