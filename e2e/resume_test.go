@@ -31,7 +31,7 @@ const (
 	killElection = "start/leader"
 )
 
-// haLockDir is the lock examples/ha-upgrade takes on the leader.
+// haLockDir is the lock examples/ha-upgrade takes on every front-end.
 const haLockDir = "/var/lock/upgradekit-ha"
 
 // TestHAKillAndResumeOverSSH runs the operator's command
@@ -136,12 +136,15 @@ func (cb *cloudBed) killAt(t *testing.T, ctx context.Context, bin string, args [
 	return run, done
 }
 
-// breakLock removes the lock of a killed run, as its operator would.
+// breakLock removes the lock of a killed run from every front-end, as
+// its operator's --break-lock would: its process is gone, so no wait.
 func (cb *cloudBed) breakLock(t *testing.T, ctx context.Context) {
 	t.Helper()
-	lock, err := upgrade.NewHostLock(cb.Frontend("fe1").Client, haLockDir)
-	require.NoError(t, err)
-	require.NoError(t, lock.Break(ctx))
+	for _, fe := range []string{"fe1", "fe2", "fe3"} {
+		lock, err := upgrade.NewHostLock(cb.Frontend(fe).Client, haLockDir)
+		require.NoError(t, err)
+		require.NoError(t, lock.Break(ctx), fe)
+	}
 }
 
 // inventoryFile writes cb as the inventory file an operator writes for

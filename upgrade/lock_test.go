@@ -121,7 +121,10 @@ func TestHostLockBreak(t *testing.T) {
 	he, ok := errors.AsType[*upgrade.LockHeldError](err)
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, "one", he.Holder.RunID)
-	require.NoError(t, lk.Break(t.Context()))
+	_, err = lk.Lock(t.Context(), upgrade.Holder{RunID: "two"}, nil)
+	require.ErrorIs(t, err, upgrade.ErrLockHeld)
+	require.ErrorIs(t, lk.Break(t.Context()), upgrade.ErrLockAlive, "its heartbeat is fresh")
+	require.NoError(t, lk.ForceBreak(t.Context()))
 	lease2, err := lk.Lock(t.Context(), upgrade.Holder{RunID: "two"}, nil)
 	require.NoError(t, err)
 	// The first holder finds its lock gone.
@@ -305,7 +308,7 @@ func TestLockLostCancelsRun(t *testing.T) {
 		evs, obs := collect()
 		p := upgrade.NewPlan("p", upgrade.Func("long", func(ctx context.Context, s *upgrade.State) error {
 			// Another operator breaks the lock and takes it.
-			if err := lk.Break(ctx); err != nil {
+			if err := lk.ForceBreak(ctx); err != nil {
 				return err
 			}
 			if err := os.WriteFile(path, []byte(`{"run":"intruder"}`), 0o644); err != nil {

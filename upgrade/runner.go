@@ -97,6 +97,7 @@ type run struct {
 	seqNext  int
 	marks    []Record // service marks, journal and this run
 	noReturn bool     // point of no return started
+	lease    Lease    // the run's lock, if any
 }
 
 // Run runs the plan: lock, journal replay, preflight, steps, and on
@@ -232,6 +233,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		if lease == nil {
 			return rep, errors.New("upgrade: Locker returned a nil Lease")
 		}
+		x.lease = lease
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		watchDone := make(chan struct{})
@@ -579,6 +581,11 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		}
 	}
 
+	if err := x.fence(ctx); err != nil {
+		err = &StepError{Step: u.name, Host: u.host, Err: err}
+		x.setStep(u, func(s *StepReport) { s.Status, s.Err = StatusFailed, err.Error() })
+		return err
+	}
 	// Write-ahead: in_progress is durable before the step runs.
 	if err := x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}); err != nil {
 		return &StepError{Step: u.name, Host: u.host, Err: err}

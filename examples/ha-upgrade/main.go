@@ -91,7 +91,7 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 	}
 	return cli.Execute(ctx, f, cli.Run{
 		Name: "ha-upgrade", Plan: plan, NoReturn: noReturn, Options: runOpts,
-		LockHost: hosts[leader], LockDir: "/var/lock/upgradekit-ha", RecordJSON: true,
+		LockHosts: cli.FrontendHosts(inv, hosts), LockDir: "/var/lock/upgradekit-ha", RecordJSON: true,
 		Summary: summary, NothingToDo: ha.ErrNothingToDo, ResumeHint: true,
 	}, stdout, stderr)
 }

@@ -111,7 +111,10 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 		},
 	}
 	if simul == nil {
-		r.LockHost, r.LockDir = hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane"
+		for _, c := range inv.Controllers {
+			r.LockHosts = append(r.LockHosts, hosts[c])
+		}
+		r.LockDir = "/var/lock/upgradekit-controlplane"
 	}
 	return cli.Execute(ctx, f, r, stdout, stderr)
 }

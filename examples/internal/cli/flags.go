@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
@@ -31,6 +32,7 @@ type Flags struct {
 	DryRun      bool
 	Resume      bool
 	BreakLock   bool
+	ForceBreak  bool
 	Journal     string
 	JSON        bool
 	Output      bool
@@ -46,7 +48,8 @@ func (f *Flags) Register(fs *flag.FlagSet, journal string) {
 	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated cloud (3 front-ends at 7.2.0 to 7.4.1); the default without --inventory")
 	fs.BoolVar(&f.DryRun, "dry-run", false, "run read-only probes, print every command a real run would execute, change nothing")
 	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
-	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (check first that no other run is alive)")
+	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (refused while its holder shows signs of life)")
+	fs.BoolVar(&f.ForceBreak, "force-break-lock", false, "with --resume: remove the lock even if its holder seems alive (two runs at once if it is)")
 	fs.StringVar(&f.Journal, "journal", journal, "journal `path` (write-ahead log used by --resume)")
 	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
 	fs.BoolVar(&f.Output, "output", false, "show the commands' output lines in the progress display")
@@ -70,8 +73,8 @@ func (f *Flags) Check() error {
 	if f.Journal == "" {
 		return fmt.Errorf("%w: --journal is empty", ErrUsage)
 	}
-	if f.BreakLock && !f.Resume {
-		return fmt.Errorf("%w: --break-lock goes with --resume", ErrUsage)
+	if (f.BreakLock || f.ForceBreak) && !f.Resume {
+		return fmt.Errorf("%w: --break-lock and --force-break-lock go with --resume", ErrUsage)
 	}
 	if f.Simulate && f.Resume {
 		return fmt.Errorf("%w: --resume: the simulated cloud lives in memory, there is nothing to resume", ErrUsage)
@@ -165,17 +168,59 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 	return "", fmt.Errorf("journal %s: no front-end of zone %d as leader gives its plan; pass --leader", path, z.ID)
 }
 
-// HostLock returns the run's lock on t at dir, first breaking the lock a
-// killed run left behind when --break-lock was given.
-func (f *Flags) HostLock(ctx context.Context, t transport.Transport, dir string) (*upgrade.HostLock, error) {
-	lock, err := upgrade.NewHostLock(t, dir)
+// FrontendHosts returns the transports of every front-end of inv, zone
+// by zone in inventory order: the hosts of the run's lock, whatever
+// --leader says.
+func FrontendHosts(inv ha.Inventory, hosts map[string]transport.Transport) []transport.Transport {
+	var out []transport.Transport
+	for _, z := range inv.Zones {
+		for _, fe := range z.Frontends {
+			if t, ok := hosts[fe.Name]; ok {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// Lock returns the run's lock: directory dir on every host of hosts (the
+// run must hold a majority; see upgrade.QuorumLock). With --break-lock it
+// first breaks the lock a killed run left behind, refusing while its
+// holder shows signs of life; with --force-break-lock it breaks it
+// anyway, after a warning on warn.
+func (f *Flags) Lock(ctx context.Context, warn io.Writer, hosts []transport.Transport, dir string) (*upgrade.QuorumLock, error) {
+	var locks []upgrade.Locker
+	for _, t := range hosts {
+		l, err := upgrade.NewHostLock(t, dir)
+		if err != nil {
+			return nil, err
+		}
+		locks = append(locks, l)
+	}
+	q, err := upgrade.NewQuorumLock(locks...)
 	if err != nil {
 		return nil, err
 	}
-	if f.BreakLock {
-		if err := lock.Break(ctx); err != nil {
+	switch {
+	case f.ForceBreak:
+		for _, l := range locks {
+			hl := l.(*upgrade.HostLock)
+			h, age, held, err := hl.Inspect(ctx)
+			if err == nil && held {
+				fmt.Fprintf(warn, "WARNING: breaking the lock %s on %s held by %s, last heartbeat %s ago: if that run is alive, two runs now change the cluster until it notices before its next step\n",
+					dir, transport.HostName(hl.Transport()), h, age.Round(time.Second))
+			}
+		}
+		if err := q.ForceBreak(ctx); err != nil {
+			return nil, fmt.Errorf("break lock %s: %w", dir, err)
+		}
+	case f.BreakLock:
+		if err := q.Break(ctx); err != nil {
+			if errors.Is(err, upgrade.ErrLockAlive) {
+				return nil, fmt.Errorf("break lock %s: %w (wait and try again; if you are sure that run is dead, --force-break-lock)", dir, err)
+			}
 			return nil, fmt.Errorf("break lock %s: %w", dir, err)
 		}
 	}
-	return lock, nil
+	return q, nil
 }

@@ -147,10 +147,12 @@ type Run struct {
 	NoReturn string
 	// Options are the runner's options: hosts, journal, clock.
 	Options []upgrade.Option
-	// LockDir is the directory of the run's lock on LockHost; a dry run
-	// takes no lock, nor does any run when LockDir is "".
-	LockHost transport.Transport
-	LockDir  string
+	// LockDir is the directory of the run's lock on every host of
+	// LockHosts (every front-end: FrontendHosts), of which the run must
+	// hold a majority; a dry run takes no lock, nor does any run when
+	// LockDir is "".
+	LockHosts []transport.Transport
+	LockDir   string
 	// RecordJSON: with --json --dry-run, also write the commands a real
 	// run would execute, as JSON.
 	RecordJSON bool
@@ -192,7 +194,7 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 		rec = upgrade.NewRecorder()
 		opts = append(opts, upgrade.WithDryRun(rec))
 	case r.LockDir != "":
-		lock, err := f.HostLock(ctx, r.LockHost, r.LockDir)
+		lock, err := f.Lock(ctx, stderr, r.LockHosts, r.LockDir)
 		if err != nil {
 			return ExitFailed, err
 		}
