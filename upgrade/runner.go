@@ -98,6 +98,7 @@ type run struct {
 	marks    []Record // service marks, journal and this run
 	noReturn bool     // point of no return started
 	lease    Lease    // the run's lock, if any
+	record   *runRecord
 }
 
 // Run runs the plan: lock, journal replay, preflight, steps, and on
@@ -172,7 +173,7 @@ func (x *run) journal(ctx context.Context, rec Record) error {
 	if err := x.store.Append(context.WithoutCancel(ctx), rec); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return nil
+	return x.recordJournaled(ctx, rec)
 }
 
 // journalLazy writes a record that closes a step; the next durable
@@ -190,6 +191,7 @@ func (x *run) journalLazy(ctx context.Context, rec Record) error {
 	if err := la.AppendLazy(context.WithoutCancel(ctx), rec); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	x.recordLazy(rec)
 	return nil
 }
 
@@ -300,6 +302,9 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	if x.view.fingerprint != "" && x.view.fingerprint != x.fp && !x.o.allowPlanChange {
 		return rep, &PlanMismatchError{Journal: x.view.fingerprint, Plan: x.fp}
 	}
+	if err := x.startRecord(ctx, recs); err != nil {
+		return rep, err
+	}
 	if u, ok := x.p.units[x.p.noReturn]; ok && x.p.noReturn != "" {
 		if _, started := x.seq[u.name]; started {
 			x.noReturn = true
@@ -336,7 +341,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		if err := x.journal(ctx, Record{Type: RecordRun, State: StateFinished}); err != nil {
 			return rep, err
 		}
-		return rep, nil
+		return rep, x.endRecord(ctx, true)
 	}
 	if errors.Is(runErr, ErrDirtyStep) && !x.changedThisRun() {
 		_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: runErr.Error()})
@@ -351,6 +356,10 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	}
 	x.classify(pe)
 	_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: pe.Error()})
+	settled := pe.RollbackErr == nil && !x.noReturn && !x.o.noRollback && x.o.dryRun == nil && !errors.Is(runErr, ErrLockLost)
+	if err := x.endRecord(ctx, settled); err != nil {
+		return rep, errors.Join(pe, err)
+	}
 	return rep, pe
 }
 

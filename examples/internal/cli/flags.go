@@ -33,6 +33,7 @@ type Flags struct {
 	Resume      bool
 	BreakLock   bool
 	ForceBreak  bool
+	Rebuild     bool
 	Journal     string
 	JSON        bool
 	Output      bool
@@ -50,6 +51,7 @@ func (f *Flags) Register(fs *flag.FlagSet, journal string) {
 	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
 	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (refused while its holder shows signs of life)")
 	fs.BoolVar(&f.ForceBreak, "force-break-lock", false, "with --resume: remove the lock even if its holder seems alive (two runs at once if it is)")
+	fs.BoolVar(&f.Rebuild, "rebuild-journal", false, "write the journal of the run in flight that the cluster records (when its journal is lost), then stop: resume it with --resume")
 	fs.StringVar(&f.Journal, "journal", journal, "journal `path` (write-ahead log used by --resume)")
 	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
 	fs.BoolVar(&f.Output, "output", false, "show the commands' output lines in the progress display")
@@ -81,6 +83,15 @@ func (f *Flags) Check() error {
 	}
 	_, err := os.Stat(f.Journal)
 	exists := err == nil
+	if f.Rebuild {
+		switch {
+		case f.Resume || f.DryRun || f.Simulate:
+			return fmt.Errorf("%w: --rebuild-journal goes with --inventory alone", ErrUsage)
+		case exists:
+			return fmt.Errorf("%w: --rebuild-journal: a journal exists at %s", ErrUsage, f.Journal)
+		}
+		return nil
+	}
 	switch {
 	case f.Resume && !exists:
 		return fmt.Errorf("%w: --resume: no journal at %s", ErrUsage, f.Journal)
@@ -112,8 +123,10 @@ func (f *Flags) Observer(w io.Writer) func(upgrade.Event) {
 // otherwise (preflight refused, or rolled back).
 func ExitCode(err error) int {
 	switch {
-	case err == nil, errors.Is(err, ha.ErrNothingToDo):
+	case err == nil, OnlyNothingToDo(err, ha.ErrNothingToDo):
 		return ExitOK
+	case errors.Is(err, upgrade.ErrRunInFlight):
+		return ExitResume
 	case errors.Is(err, ErrUsage), errors.Is(err, upgrade.ErrInvalidPlan), errors.Is(err, ha.ErrInvalidInventory),
 		errors.Is(err, upgrade.ErrPlanMismatch):
 		return ExitUsage
@@ -124,6 +137,35 @@ func ExitCode(err error) int {
 		return ExitResume
 	}
 	return ExitFailed
+}
+
+// OnlyNothingToDo reports whether every failure err reports is
+// nothingToDo: a preflight that also failed for another reason (a
+// front-end unreachable) is a failure, never "nothing to do".
+func OnlyNothingToDo(err, nothingToDo error) bool {
+	if err == nil {
+		return false
+	}
+	if err == nothingToDo {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		found := false
+		for _, e := range u.Unwrap() {
+			if e == upgrade.ErrPreflight {
+				continue
+			}
+			if !OnlyNothingToDo(e, nothingToDo) {
+				return false
+			}
+			found = true
+		}
+		return found
+	case interface{ Unwrap() error }:
+		return OnlyNothingToDo(u.Unwrap(), nothingToDo)
+	}
+	return false
 }
 
 // PrintPlan writes the plan's steps, numbered, with its point of no
