@@ -38,6 +38,8 @@ type options struct {
 	runID           string
 	noRollback      bool
 	secrets         []transport.Secret
+	marks           string
+	marksPoll       time.Duration
 }
 
 // WithJournal sets the journal store. Without one the run keeps its

@@ -215,6 +215,8 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	for name, t := range x.o.hosts {
 		if x.o.dryRun != nil {
 			t = DryRun(t, name, x.o.dryRun)
+		} else if x.o.marks != "" {
+			t = newMarkTransport(t, x.o.marks, x.id)
 		}
 		hosts[name] = x.red.Transport(t)
 	}
@@ -321,6 +323,10 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 
 	// Dependencies against the selection and the journal.
 	if err := x.checkSelection(); err != nil {
+		return rep, err
+	}
+
+	if err := x.waitLeftovers(ctx, hosts); err != nil {
 		return rep, err
 	}
 

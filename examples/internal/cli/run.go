@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/transport/ssh"
@@ -83,6 +84,11 @@ func OneZone(inv ha.Inventory) error {
 	return nil
 }
 
+// RemoteMarks is where the commands of a real run are marked on their
+// hosts while they run (upgrade.WithRemoteMarks): a resume waits for the
+// commands a killed run left running.
+const RemoteMarks = "/var/tmp/upgradekit-cmds"
+
 // Opened is a real cloud described by the inventory file of --inventory.
 type Opened struct {
 	File      File
@@ -125,7 +131,8 @@ func (f *Flags) Open(check func(ha.Inventory) error) (*Opened, error) {
 	}
 	return &Opened{
 		File: file, Inventory: inv, Hosts: hosts, pool: pool,
-		RunnerOptions: []upgrade.Option{upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal))},
+		RunnerOptions: []upgrade.Option{upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)),
+			upgrade.WithRemoteMarks(RemoteMarks, 5*time.Second)},
 	}, nil
 }
 
