@@ -258,6 +258,8 @@ func (l *HostLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 				return transport.ResultError(transport.Command{Path: "lock release"}, res)
 			})
 			ls.held = func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, l.o.heartbeat)
+				defer cancel()
 				res, err := l.t.Run(ctx, transport.Shell(lockScriptOwnerCheck+"true", l.dir, string(content)).MarkReadOnly())
 				if err != nil {
 					return fmt.Errorf("lock %s: fencing check: %w", l.dir, err)

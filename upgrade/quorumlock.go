@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // QuorumLock is a Locker made of one lock per host of a cluster (a
@@ -14,6 +15,9 @@ import (
 // lock on any of the hosts refuses the run (ErrLockHeld).
 type QuorumLock struct {
 	locks []Locker
+
+	mu     sync.Mutex
+	failed map[int]time.Time // record writes: host index → last failure
 }
 
 var _ Locker = (*QuorumLock)(nil)
@@ -29,7 +33,7 @@ func NewQuorumLock(locks ...Locker) (*QuorumLock, error) {
 			return nil, fmt.Errorf("upgrade: NewQuorumLock: lock %d is nil", i)
 		}
 	}
-	return &QuorumLock{locks: locks}, nil
+	return &QuorumLock{locks: locks, failed: map[int]time.Time{}}, nil
 }
 
 // Quorum is the number of locks a run must hold.
@@ -131,23 +135,37 @@ var _ Fencer = (*quorumLease)(nil)
 func (q *quorumLease) Lost() <-chan struct{} { return q.lost }
 
 // Held implements Fencer: a majority of the host locks must still be
-// ours.
+// ours. The hosts are asked at once; the answer comes as soon as a
+// majority confirmed (a frozen host does not hold the step up).
 func (q *quorumLease) Held(ctx context.Context) error {
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan error, len(q.leases))
+	var wg sync.WaitGroup
+	for _, l := range q.leases {
+		wg.Go(func() {
+			var err error
+			if f, ok := l.(Fencer); ok {
+				err = f.Held(hctx)
+			}
+			results <- err
+		})
+	}
+	defer wg.Wait()
 	ok := 0
 	var errs []error
-	for _, l := range q.leases {
-		var err error
-		if f, isF := l.(Fencer); isF {
-			err = f.Held(ctx)
-		}
+	for range q.leases {
+		err := <-results
 		if err == nil {
-			ok++
+			if ok++; ok >= q.quorum {
+				return nil
+			}
 			continue
 		}
 		errs = append(errs, err)
-	}
-	if ok >= q.quorum {
-		return nil
+		if len(errs) > len(q.leases)-q.quorum {
+			break // no majority left
+		}
 	}
 	if e := errors.Join(errs...); errors.Is(e, ErrLockLost) {
 		return fmt.Errorf("holding %d locks, a majority needs %d: %w", ok, q.quorum, e)

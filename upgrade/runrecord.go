@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
@@ -360,32 +361,74 @@ func (q *QuorumLock) ReadRecord(ctx context.Context) (*RunRecord, error) {
 // WriteRecord implements RunRecorder: on every host that answers; an
 // error only if none does.
 func (q *QuorumLock) WriteRecord(ctx context.Context, r RunRecord) error {
-	return q.each(func(rr RunRecorder) error { return rr.WriteRecord(ctx, r) })
+	return q.each(ctx, func(ctx context.Context, rr RunRecorder) error { return rr.WriteRecord(ctx, r) })
 }
 
 // ClearRecord implements RunRecorder: on every host that answers.
 func (q *QuorumLock) ClearRecord(ctx context.Context) error {
-	return q.each(func(rr RunRecorder) error { return rr.ClearRecord(ctx) })
+	return q.each(ctx, func(ctx context.Context, rr RunRecorder) error { return rr.ClearRecord(ctx) })
 }
 
-func (q *QuorumLock) each(fn func(RunRecorder) error) error {
-	var errs []error
-	n := 0
-	for _, l := range q.locks {
-		rr, ok := l.(RunRecorder)
-		if !ok {
+// each runs fn on every host's recorder at once, each bounded by
+// recordTimeout; a host whose last write failed is left out for
+// recordRetry (a frozen front-end must not slow every step down). It
+// fails only if no host succeeded.
+func (q *QuorumLock) each(ctx context.Context, fn func(ctx context.Context, rr RunRecorder) error) error {
+	errs := make([]error, len(q.locks))
+	tried, recorders := 0, 0
+	var (
+		wg sync.WaitGroup
+		ok atomic.Int32
+	)
+	for i, l := range q.locks {
+		rr, isRR := l.(RunRecorder)
+		if !isRR {
 			continue
 		}
-		n++
-		if err := fn(rr); err != nil {
-			errs = append(errs, err)
+		recorders++
+		q.mu.Lock()
+		skip := time.Since(q.failed[i]) < recordRetry
+		q.mu.Unlock()
+		if skip {
+			errs[i] = errors.New("left out after a recent failure")
+			continue
 		}
+		tried++
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+			defer cancel()
+			errs[i] = fn(cctx, rr)
+			if errs[i] == nil {
+				ok.Add(1)
+			}
+			q.mu.Lock()
+			if errs[i] != nil {
+				q.failed[i] = time.Now()
+			} else {
+				delete(q.failed, i)
+			}
+			q.mu.Unlock()
+		})
 	}
-	if n > 0 && len(errs) == n {
-		return errors.Join(errs...)
+	wg.Wait()
+	if recorders == 0 || ok.Load() > 0 {
+		return nil
 	}
-	return nil
+	if tried == 0 {
+		// Every host failed recently: try them all again.
+		q.mu.Lock()
+		clear(q.failed)
+		q.mu.Unlock()
+		return q.each(ctx, fn)
+	}
+	return errors.Join(errs...)
 }
+
+// The record's write bounds (QuorumLock).
+const (
+	recordTimeout = 30 * time.Second
+	recordRetry   = time.Minute
+)
 
 // ReadRecord implements RunRecorder (a file next to the lock file).
 func (l *FileLock) ReadRecord(ctx context.Context) (*RunRecord, error) {
