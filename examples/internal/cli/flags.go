@@ -198,6 +198,35 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 	if fp == "" {
 		return "", fmt.Errorf("journal %s records no plan", path)
 	}
+	l, err := LeaderFromFingerprint(fp, z, build)
+	if err != nil {
+		return "", fmt.Errorf("journal %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// LeaderFromCluster finds the front-end of z that, as the plan's leader,
+// gives the plan of the run in flight the cluster records next to the
+// lock at dir on hosts; ok is false when no run is recorded.
+func (f *Flags) LeaderFromCluster(ctx context.Context, hosts []transport.Transport, dir string, z ha.Zone, build func(leader string) (*upgrade.Plan, error)) (leader string, ok bool, err error) {
+	lock, err := f.Lock(ctx, nil, hosts, dir)
+	if err != nil {
+		return "", false, err
+	}
+	rec, err := lock.ReadRecord(ctx)
+	if err != nil || rec == nil {
+		return "", false, err
+	}
+	l, err := LeaderFromFingerprint(rec.Fingerprint, z, build)
+	if err != nil {
+		return "", false, fmt.Errorf("the run in flight recorded at %s: %w", rec.Where, err)
+	}
+	return l, true, nil
+}
+
+// LeaderFromFingerprint finds the front-end of z that, as the plan's
+// leader, gives a plan with fingerprint fp.
+func LeaderFromFingerprint(fp string, z ha.Zone, build func(leader string) (*upgrade.Plan, error)) (string, error) {
 	for _, fe := range z.Frontends {
 		p, err := build(fe.Name)
 		if err != nil {
@@ -207,7 +236,7 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 			return fe.Name, nil
 		}
 	}
-	return "", fmt.Errorf("journal %s: no front-end of zone %d as leader gives its plan; pass --leader", path, z.ID)
+	return "", fmt.Errorf("no front-end of zone %d as leader gives its plan; pass --leader", z.ID)
 }
 
 // FrontendHosts returns the transports of every front-end of inv, zone

@@ -111,3 +111,33 @@ func TestLostJournalRebuiltFromCluster(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, stderr)
 	assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 2}, ran)
 }
+
+// Without a journal and with no leader to ask (the cluster stopped), the
+// cluster's record of the run in flight says which front-end its plan
+// called the leader.
+func TestLeaderFromCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lt, err := local.New()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lt.Close() })
+	hosts := []transport.Transport{lt}
+	dir := filepath.Join(t.TempDir(), "lock")
+	z := ha.Zone{Frontends: []ha.Frontend{{Name: "fe1"}, {Name: "fe2"}}}
+	build := func(leader string) (*upgrade.Plan, error) {
+		return upgrade.NewPlan("p", upgrade.Func(leader+"/a", nil)), nil
+	}
+	var f cli.Flags
+	_, ok, err := f.LeaderFromCluster(ctx, hosts, dir, z, build)
+	require.NoError(t, err)
+	assert.False(t, ok, "no run recorded")
+
+	lock, err := f.Lock(ctx, nil, hosts, dir)
+	require.NoError(t, err)
+	p, _ := build("fe2")
+	require.NoError(t, lock.WriteRecord(ctx, upgrade.RunRecord{Run: "r", Fingerprint: p.Fingerprint()}))
+	l, ok, err := f.LeaderFromCluster(ctx, hosts, dir, z, build)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "fe2", l)
+}
