@@ -125,7 +125,7 @@ func TestLeaderFromCluster(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lock")
 	z := ha.Zone{Frontends: []ha.Frontend{{Name: "fe1"}, {Name: "fe2"}}}
 	build := func(leader string) (*upgrade.Plan, error) {
-		return upgrade.NewPlan("p", upgrade.Func(leader+"/a", nil)), nil
+		return upgrade.NewPlan("p-"+leader, upgrade.Func("a", nil)), nil
 	}
 	var f cli.Flags
 	_, ok, err := f.LeaderFromCluster(ctx, hosts, dir, z, build)
