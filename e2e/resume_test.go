@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -31,7 +32,7 @@ const (
 	killElection = "start/leader"
 )
 
-// haLockDir is the lock examples/ha-upgrade takes on the leader.
+// haLockDir is the lock examples/ha-upgrade takes on every front-end.
 const haLockDir = "/var/lock/upgradekit-ha"
 
 // TestHAKillAndResumeOverSSH runs the operator's command
@@ -72,10 +73,37 @@ func TestHAKillAndResumeOverSSH(t *testing.T) {
 	assert.Empty(t, refused.started, "nothing ran while the lock was held")
 	cb.breakLock(t, ctx)
 
-	// Second run: resumed, killed again past the point of no return.
-	second, done2 := cb.killAt(t, ctx, bin, resume, journal, killElection)
+	// Second run: resumed, stopped past the point of no return. While it
+	// is alive, a second runner is refused: --resume --break-lock (its
+	// process runs), and a fresh run that calls fe2 its leader (the lock
+	// is on every front-end). Then it is killed.
+	second, done2 := cb.killAtWith(t, ctx, bin, resume, journal, killElection, func() {
+		breaker := runHAUpgrade(t, ctx, bin, append(slices.Clone(resume), "--break-lock"), "")
+		require.False(t, breaker.state.Success(), "--break-lock while the holder is alive:\n%s", breaker.out)
+		assert.Contains(t, breaker.stderr, "shows signs of life")
+		assert.Contains(t, breaker.stderr, "--force-break-lock")
+		assert.Empty(t, breaker.started, "nothing ran beside the live run")
+		other := runHAUpgrade(t, ctx, bin, append(slices.Clone(args[:2]), "--journal", journal+".other", "--json", "--leader", "fe2"), "")
+		require.False(t, other.state.Success(), "a second run with another leader:\n%s", other.out)
+		assert.Contains(t, other.stderr, "lock held by run")
+		assert.Empty(t, other.started, "nothing ran beside the live run")
+	})
 	cb.breakLock(t, ctx)
 	assertResumed(t, leaves, done1, second, killSeeding)
+
+	// The journal is lost past the point of no return: a fresh run is
+	// refused by the cluster's record of the run in flight (before, it
+	// said "nothing to do" and exited 0); the journal rebuilt from that
+	// record resumes the run.
+	require.NoError(t, os.Rename(journal, journal+".lost"))
+	fresh := runHAUpgrade(t, ctx, bin, append(slices.Clone(args), "--leader", "fe1"), "")
+	require.False(t, fresh.state.Success(), "a run without the journal:\n%s", fresh.out)
+	assert.Equal(t, 3, fresh.state.ExitCode(), fresh.stderr)
+	assert.Contains(t, fresh.stderr, "the cluster records a run in flight")
+	assert.Contains(t, fresh.stderr, "--rebuild-journal")
+	assert.Empty(t, fresh.started, "nothing ran without the journal")
+	rebuild := runHAUpgrade(t, ctx, bin, []string{"--inventory", inv, "--journal", journal, "--leader", "fe1", "--rebuild-journal"}, "")
+	require.True(t, rebuild.state.Success(), "--rebuild-journal:\n%s\n%s", rebuild.out, rebuild.stderr)
 
 	// Third run: resumed to completion.
 	third := runHAUpgrade(t, ctx, bin, resume, "")
@@ -114,7 +142,15 @@ func assertResumed(t *testing.T, leaves, done map[string]bool, run haRun, killed
 // progress in the journal, and returns the steps the journal has as done.
 func (cb *cloudBed) killAt(t *testing.T, ctx context.Context, bin string, args []string, journal, step string) (haRun, map[string]bool) {
 	t.Helper()
-	run := runHAUpgrade(t, ctx, bin, args, step)
+	return cb.killAtWith(t, ctx, bin, args, journal, step, nil)
+}
+
+// killAtWith is killAt that, when stopped is not nil, first stops the
+// process (SIGSTOP) when step starts and calls stopped while it is
+// stopped (alive, silent), then kills it.
+func (cb *cloudBed) killAtWith(t *testing.T, ctx context.Context, bin string, args []string, journal, step string, stopped func()) (haRun, map[string]bool) {
+	t.Helper()
+	run := runHAUpgradeWith(t, ctx, bin, args, step, stopped)
 	require.True(t, run.killed, "%s never started; output:\n%s\nstderr:\n%s", step, run.out, run.stderr)
 	ws, ok := run.state.Sys().(syscall.WaitStatus)
 	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "the run ended with %v", run.state)
@@ -136,12 +172,15 @@ func (cb *cloudBed) killAt(t *testing.T, ctx context.Context, bin string, args [
 	return run, done
 }
 
-// breakLock removes the lock of a killed run, as its operator would.
+// breakLock removes the lock of a killed run from every front-end, as
+// its operator's --break-lock would: its process is gone, so no wait.
 func (cb *cloudBed) breakLock(t *testing.T, ctx context.Context) {
 	t.Helper()
-	lock, err := upgrade.NewHostLock(cb.Frontend("fe1").Client, haLockDir)
-	require.NoError(t, err)
-	require.NoError(t, lock.Break(ctx))
+	for _, fe := range []string{"fe1", "fe2", "fe3"} {
+		lock, err := upgrade.NewHostLock(cb.Frontend(fe).Client, haLockDir)
+		require.NoError(t, err)
+		require.NoError(t, lock.Break(ctx), fe)
+	}
 }
 
 // inventoryFile writes cb as the inventory file an operator writes for
@@ -177,6 +216,13 @@ type haRun struct {
 // started. The process is killed by PID in t.Cleanup whatever happens.
 func runHAUpgrade(t *testing.T, ctx context.Context, bin string, args []string, killAt string) haRun {
 	t.Helper()
+	return runHAUpgradeWith(t, ctx, bin, args, killAt, nil)
+}
+
+// runHAUpgradeWith is runHAUpgrade that, when stopped is not nil, stops
+// the process at killAt and calls stopped before it kills it.
+func runHAUpgradeWith(t *testing.T, ctx context.Context, bin string, args []string, killAt string, stopped func()) haRun {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer
@@ -211,6 +257,10 @@ func runHAUpgrade(t *testing.T, ctx context.Context, bin string, args []string, 
 		if ev.Kind == string(upgrade.EventStepStarted) {
 			run.started = append(run.started, ev.Step)
 			if killAt != "" && ev.Step == killAt && !run.killed {
+				if stopped != nil {
+					require.NoError(t, cmd.Process.Signal(syscall.SIGSTOP))
+					stopped()
+				}
 				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 				run.killed = true
 			}

@@ -24,7 +24,8 @@
 // # Running
 //
 // NewRunner(plan, options...).Run(ctx) takes the lock (WithLocker: a
-// HostLock on a host through its transport, or a FileLock), replays the
+// HostLock on a host through its transport, a QuorumLock over one on
+// every front-end, or a FileLock), replays the
 // journal (WithJournal, default FileStore; format in JournalVersion),
 // runs the preflight checks, then the steps. Each step is journaled
 // in_progress (fsync'd) before it runs and done or failed after. A
@@ -46,6 +47,29 @@
 // PointOfNoReturn step, once started, makes rollback refused with a
 // *NoReturnError telling the operator to fix and resume forward. A failed
 // run returns a *PartialError with the completed, failed and pending steps.
+//
+// # Lock, fencing and the cluster's record
+//
+// Only one run works on a cluster: the lock is refreshed by a heartbeat,
+// broken by the next run once stale, and HostLock.Break refuses a holder
+// that shows signs of life (*LockAliveError; ForceBreak does not ask).
+// Leases are Fencers: before every step that changes something the run
+// checks that the lock is still its own, and stops (ErrLockLost, no
+// rollback) if another run broke it. Lockers that are RunRecorders
+// (HostLock, QuorumLock, FileLock) also keep a RunRecord next to the lock
+// from the first step on: run, plan fingerprint, the point reached and a
+// compact copy of the journal. A run whose journal does not know the
+// recorded run refuses with a *RunInFlightError; RebuildJournal writes the
+// journal back from the record. The record is cleared when the run
+// finishes or rolls everything back. WithRemoteMarks marks every
+// mutating command on its host while it runs, and a run waits for the
+// commands a killed run left running before it changes anything.
+//
+// # Secrets
+//
+// A Redactor masks the plan's secrets (Plan.WithSecrets) and WithSecrets
+// values in every command's captured output, and in the run's errors,
+// events, logs, journal records and report.
 //
 // # Dry run
 //

@@ -259,6 +259,12 @@ func (c *Console) Observe(e Event) {
 		p("stale lock broken%s: %s", onHost, e.Reason)
 	case EventLockHeartbeatFail:
 		p("lock heartbeat failed%s: %v", onHost, e.Err)
+	case EventLeftoverWait:
+		if e.Err != nil {
+			p("leftover commands%s: %v", onHost, e.Err)
+		} else {
+			p("waiting: %s", e.Reason)
+		}
 	case EventServiceDown:
 		p("service %s DOWN (%s)", e.Service, e.Step)
 	case EventServiceUp:

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
@@ -27,6 +28,10 @@ type Holder struct {
 	// RunID identifies the run (it is also in every journal record).
 	RunID string    `json:"run"`
 	Time  time.Time `json:"time"`
+	// Heartbeat is how often the holder refreshes the lock (set by the
+	// lock): a breaker judges the holder alive while the lock is younger
+	// than two heartbeats.
+	Heartbeat time.Duration `json:"heartbeat,omitempty"`
 }
 
 func (h Holder) String() string {
@@ -49,6 +54,59 @@ type Lease interface {
 	// Unlock stops the heartbeat and releases the lock if it is still
 	// ours; it returns an error matching ErrLockLost otherwise.
 	Unlock(ctx context.Context) error
+}
+
+// Fencer is implemented by leases that can confirm on the spot that the
+// lock is still theirs (a fencing token: the holder record they wrote is
+// still the one in place). The runner asks before every step that
+// changes something, so a run whose lock was broken stops before its
+// next change instead of at its next heartbeat.
+type Fencer interface {
+	// Held returns nil if the lock is still ours, an error matching
+	// ErrLockLost if it is not, or the error that kept it from knowing.
+	Held(ctx context.Context) error
+}
+
+// ErrLockAlive: Break refused to break a lock whose holder shows signs of
+// life. See *LockAliveError.
+var ErrLockAlive = errors.New("the lock's holder shows signs of life")
+
+// LockAliveError is returned by Break for a lock whose holder seems
+// alive: a heartbeat younger than two heartbeat intervals, or a process
+// still running on this machine.
+type LockAliveError struct {
+	Lock   string // where the lock is
+	Holder Holder
+	Age    time.Duration // since its last heartbeat
+	Why    string
+}
+
+func (e *LockAliveError) Error() string {
+	return fmt.Sprintf("lock %s: %s: held by %s, %s", e.Lock, ErrLockAlive, e.Holder, e.Why)
+}
+
+// Is makes errors.Is(err, ErrLockAlive) true.
+func (e *LockAliveError) Is(target error) bool { return target == ErrLockAlive }
+
+// signsOfLife says whether the holder of a lock last refreshed age ago
+// seems alive: a process of this machine's that still exists (or one that
+// no longer does: dead whatever the age), else a heartbeat younger than
+// two of the holder's intervals (def when the holder does not say).
+func (h Holder) signsOfLife(age, def time.Duration) (alive bool, why string) {
+	if me, err := os.Hostname(); err == nil && h.Host == me && h.PID > 0 {
+		if processExists(h.PID) {
+			return true, fmt.Sprintf("its process %d is running on this machine", h.PID)
+		}
+		return false, fmt.Sprintf("its process %d no longer exists", h.PID)
+	}
+	every := h.Heartbeat
+	if every <= 0 {
+		every = def
+	}
+	if age < 2*every {
+		return true, fmt.Sprintf("its last heartbeat was %s ago (every %s)", age.Round(time.Second), every)
+	}
+	return false, fmt.Sprintf("no heartbeat for %s (every %s)", age.Round(time.Second), every)
 }
 
 // LockOption configures HostLock and FileLock.
@@ -163,6 +221,9 @@ func (l *HostLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 	if notify == nil {
 		notify = func(Event) {}
 	}
+	if h.Heartbeat == 0 {
+		h.Heartbeat = l.o.heartbeat
+	}
 	content, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
@@ -177,7 +238,7 @@ func (l *HostLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 				return nil, fmt.Errorf("lock %s: write holder: %w", l.dir, err)
 			}
 			notify(Event{Kind: EventLockAcquired, Host: l.host})
-			return startLease(ctx, l.o, l.host, notify, func(ctx context.Context) (bool, error) {
+			ls := startLease(ctx, l.o, l.host, notify, func(ctx context.Context) (bool, error) {
 				res, err := l.t.Run(ctx, transport.Shell(lockScriptHeartbeat, l.dir, string(content)))
 				if err != nil {
 					return false, err
@@ -195,7 +256,20 @@ func (l *HostLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 					return fmt.Errorf("lock %s: %w", l.dir, ErrLockLost)
 				}
 				return transport.ResultError(transport.Command{Path: "lock release"}, res)
-			}), nil
+			})
+			ls.held = func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, l.o.heartbeat)
+				defer cancel()
+				res, err := l.t.Run(ctx, transport.Shell(lockScriptOwnerCheck+"true", l.dir, string(content)).MarkReadOnly())
+				if err != nil {
+					return fmt.Errorf("lock %s: fencing check: %w", l.dir, err)
+				}
+				if res.ExitCode == 3 {
+					return fmt.Errorf("lock %s: %w: another run broke it", l.dir, ErrLockLost)
+				}
+				return transport.ResultError(transport.Command{Path: "lock fencing check"}, res)
+			}
+			return ls, nil
 		}
 		mkdirErr := transport.ResultError(transport.Cmd("mkdir", "--", l.dir), res)
 		holder, raw, age, exists, err := l.inspect(ctx)
@@ -247,10 +321,44 @@ func (l *HostLock) inspect(ctx context.Context) (h Holder, raw string, age time.
 	return h, raw, time.Duration(now-mtime) * time.Second, true, nil
 }
 
-// Break removes the lock whoever holds it. Use it when a holder is known
-// to be dead and waiting for the stale timeout is not wanted.
+// Break removes the lock a dead run left behind, when waiting for the
+// stale timeout is not wanted. It refuses, with a *LockAliveError, while
+// the holder shows signs of life (see LockAliveError); ForceBreak does
+// not ask.
 func (l *HostLock) Break(ctx context.Context) error {
+	holder, raw, age, exists, err := l.inspect(ctx)
+	if err != nil || !exists {
+		return err
+	}
+	if alive, why := holder.signsOfLife(age, l.o.heartbeat); alive {
+		return &LockAliveError{Lock: l.host + ":" + l.dir, Holder: holder, Age: age, Why: why}
+	}
+	// Only the lock judged dead: one taken meanwhile stays.
+	res, err := l.t.Run(ctx, transport.Shell(lockScriptOwnerCheck+lockScriptBreak, l.dir, raw, randomToken()))
+	if err != nil {
+		return fmt.Errorf("lock %s: break: %w", l.dir, err)
+	}
+	if res.ExitCode == 3 {
+		return fmt.Errorf("lock %s: taken again while being broken: %w", l.dir, &LockHeldError{Holder: holder, Age: age})
+	}
+	return transport.ResultError(transport.Command{Path: "lock break"}, res)
+}
+
+// ForceBreak removes the lock whoever holds it, alive or not. If its
+// holder is alive, two runs then change the cluster at once until the
+// holder's next fencing check (before its next step) stops it.
+func (l *HostLock) ForceBreak(ctx context.Context) error {
 	return transport.Check(ctx, l.t, transport.Shell(`[ ! -e "$1" ] || { `+lockScriptBreak+`; }`, l.dir, "", randomToken()))
+}
+
+// Transport returns the transport of the lock's host.
+func (l *HostLock) Transport() transport.Transport { return l.t }
+
+// Inspect returns the lock's holder and the time since its last
+// heartbeat; ok is false when the lock is free.
+func (l *HostLock) Inspect(ctx context.Context) (h Holder, age time.Duration, ok bool, err error) {
+	h, _, age, ok, err = l.inspect(ctx)
+	return h, age, ok, err
 }
 
 // lease runs a heartbeat until Unlock.
@@ -264,6 +372,22 @@ type lease struct {
 	host     string
 	notify   func(Event)
 	err      error
+	held     func(ctx context.Context) error // fencing check; nil: none
+}
+
+var _ Fencer = (*lease)(nil)
+
+// Held implements Fencer.
+func (l *lease) Held(ctx context.Context) error {
+	select {
+	case <-l.lost:
+		return ErrLockLost
+	default:
+	}
+	if l.held == nil {
+		return nil
+	}
+	return l.held(ctx)
 }
 
 // startLease starts the heartbeat goroutine, owned by the lease and
@@ -350,6 +474,9 @@ func (l *FileLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 	if notify == nil {
 		notify = func(Event) {}
 	}
+	if h.Heartbeat == 0 {
+		h.Heartbeat = l.o.heartbeat
+	}
 	content, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
@@ -369,7 +496,7 @@ func (l *FileLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 				return nil, fmt.Errorf("lock %s: %w", l.path, err)
 			}
 			notify(Event{Kind: EventLockAcquired})
-			return startLease(ctx, l.o, "", notify, func(ctx context.Context) (bool, error) {
+			ls := startLease(ctx, l.o, "", notify, func(ctx context.Context) (bool, error) {
 				cur, err := os.ReadFile(l.path)
 				if err != nil || !bytes.Equal(cur, content) {
 					return true, nil
@@ -382,7 +509,14 @@ func (l *FileLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 					return fmt.Errorf("lock %s: %w", l.path, ErrLockLost)
 				}
 				return os.Remove(l.path)
-			}), nil
+			})
+			ls.held = func(context.Context) error {
+				if cur, err := os.ReadFile(l.path); err != nil || !bytes.Equal(cur, content) {
+					return fmt.Errorf("lock %s: %w: another run broke it", l.path, ErrLockLost)
+				}
+				return nil
+			}
+			return ls, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", l.path, err)
@@ -419,10 +553,44 @@ func (l *FileLock) Lock(ctx context.Context, h Holder, notify func(Event)) (Leas
 	}
 }
 
-// Break removes the lock whoever holds it.
+// Break removes the lock a dead run left behind; it refuses, with a
+// *LockAliveError, while the holder shows signs of life.
 func (l *FileLock) Break(ctx context.Context) error {
+	raw, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(l.path)
+	if err != nil {
+		return err
+	}
+	var holder Holder
+	_ = json.Unmarshal(raw, &holder)
+	age := l.o.now().Sub(st.ModTime())
+	if alive, why := holder.signsOfLife(age, l.o.heartbeat); alive {
+		return &LockAliveError{Lock: l.path, Holder: holder, Age: age, Why: why}
+	}
+	return l.ForceBreak(ctx)
+}
+
+// ForceBreak removes the lock whoever holds it, alive or not.
+func (l *FileLock) ForceBreak(ctx context.Context) error {
 	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// processExists reports whether a process pid exists on this machine
+// (signal 0 delivered, or refused for lack of permission).
+func processExists(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

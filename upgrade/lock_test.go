@@ -59,6 +59,12 @@ func lockChild(mode, dir string) int {
 		fmt.Printf("held by pid %d\n", he.Holder.PID)
 		return 3
 	}
+	if errors.Is(err, upgrade.ErrRunInFlight) {
+		// The killed holder had started step a: the lock's host records
+		// its run, which a run without that run's journal must not undo.
+		fmt.Printf("acquired broken=%v refused=run-in-flight\n", broken)
+		return 0
+	}
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -103,7 +109,7 @@ func TestLockContentionBetweenProcesses(t *testing.T) {
 	require.NoError(t, os.Chtimes(filepath.Join(dir, "lock"), old, old))
 	out, code = runChild(t, dir, helperEnv+"=lock-try", "UPGRADEKIT_STALE=1m")
 	assert.Equal(t, 0, code, out)
-	assert.Equal(t, "acquired broken=true", out)
+	assert.Equal(t, "acquired broken=true refused=run-in-flight", out)
 	_, err := os.Stat(filepath.Join(dir, "lock"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "released after the run")
 }
@@ -121,7 +127,10 @@ func TestHostLockBreak(t *testing.T) {
 	he, ok := errors.AsType[*upgrade.LockHeldError](err)
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, "one", he.Holder.RunID)
-	require.NoError(t, lk.Break(t.Context()))
+	_, err = lk.Lock(t.Context(), upgrade.Holder{RunID: "two"}, nil)
+	require.ErrorIs(t, err, upgrade.ErrLockHeld)
+	require.ErrorIs(t, lk.Break(t.Context()), upgrade.ErrLockAlive, "its heartbeat is fresh")
+	require.NoError(t, lk.ForceBreak(t.Context()))
 	lease2, err := lk.Lock(t.Context(), upgrade.Holder{RunID: "two"}, nil)
 	require.NoError(t, err)
 	// The first holder finds its lock gone.
@@ -305,7 +314,7 @@ func TestLockLostCancelsRun(t *testing.T) {
 		evs, obs := collect()
 		p := upgrade.NewPlan("p", upgrade.Func("long", func(ctx context.Context, s *upgrade.State) error {
 			// Another operator breaks the lock and takes it.
-			if err := lk.Break(ctx); err != nil {
+			if err := lk.ForceBreak(ctx); err != nil {
 				return err
 			}
 			if err := os.WriteFile(path, []byte(`{"run":"intruder"}`), 0o644); err != nil {

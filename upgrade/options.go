@@ -37,6 +37,9 @@ type options struct {
 	unlockTimeout   time.Duration
 	runID           string
 	noRollback      bool
+	secrets         []transport.Secret
+	marks           string
+	marksPoll       time.Duration
 }
 
 // WithJournal sets the journal store. Without one the run keeps its
@@ -226,6 +229,16 @@ func WithRunID(id string) Option {
 			return errors.New("upgrade: WithRunID(\"\")")
 		}
 		o.runID = id
+		return nil
+	})
+}
+
+// WithSecrets adds values the run masks in its errors, events, logs,
+// journal and report, and in what its commands print (see Redactor), on
+// top of the plan's own (Plan.WithSecrets).
+func WithSecrets(secrets ...transport.Secret) Option {
+	return optionFunc(func(o *options) error {
+		o.secrets = append(o.secrets, secrets...)
 		return nil
 	})
 }

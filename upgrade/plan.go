@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/upgradekit/upgradekit/transport"
 )
 
 // Plan is a validated tree of steps plus its preflight checks. Build it
@@ -16,6 +18,7 @@ type Plan struct {
 	nodes    []Node
 	checks   []PreflightCheck
 	noReturn string
+	secrets  []transport.Secret
 
 	root  *unit
 	units map[string]*unit
@@ -55,6 +58,14 @@ func (p *Plan) WithPreflight(checks ...PreflightCheck) *Plan {
 func (p *Plan) PointOfNoReturn(step string) *Plan {
 	p.noReturn = step
 	p.compile()
+	return p
+}
+
+// WithSecrets adds values the run masks in every output (see Redactor):
+// the procedure's tokens and passwords, whatever command prints them.
+// They are not part of the fingerprint.
+func (p *Plan) WithSecrets(secrets ...transport.Secret) *Plan {
+	p.secrets = append(p.secrets, secrets...)
 	return p
 }
 

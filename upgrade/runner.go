@@ -81,6 +81,7 @@ type run struct {
 	fp      string
 	now     func() time.Time
 	log     *zap.Logger
+	red     *Redactor
 	events  *fanout
 	store   Store
 	rs      *runState
@@ -96,6 +97,8 @@ type run struct {
 	seqNext  int
 	marks    []Record // service marks, journal and this run
 	noReturn bool     // point of no return started
+	lease    Lease    // the run's lock, if any
+	record   *runRecord
 }
 
 // Run runs the plan: lock, journal replay, preflight, steps, and on
@@ -112,8 +115,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 	if id == "" {
 		id = randomToken()
 	}
-	x := &run{r: r, p: r.plan, o: o, id: id, fp: r.plan.Fingerprint(), now: o.now,
-		log:    o.log.With(zap.String("run", id), zap.String("plan", r.plan.name)),
+	red := NewRedactor(append(slices.Clone(r.plan.secrets), o.secrets...)...)
+	x := &run{r: r, p: r.plan, o: o, id: id, fp: r.plan.Fingerprint(), now: o.now, red: red,
+		log:    red.Logger(o.log).With(zap.String("run", id), zap.String("plan", r.plan.name)),
 		events: &fanout{obs: o.observers, now: o.now},
 		skip:   set(o.skip), only: set(o.only), force: set(o.force), markDone: set(o.markDone),
 		steps: map[string]*StepReport{}, hosts: map[string]*HostReport{}, seq: map[string]int{}}
@@ -129,6 +133,7 @@ func set(names []string) map[string]bool {
 }
 
 func (x *run) emit(e Event) {
+	e = x.red.Event(e)
 	x.events.emit(e)
 	level := zap.DebugLevel
 	if e.Err != nil {
@@ -156,6 +161,7 @@ func (x *run) emit(e Event) {
 }
 
 func (x *run) journal(ctx context.Context, rec Record) error {
+	rec = x.red.Record(rec)
 	rec.V = JournalVersion
 	rec.Time = x.now().UTC()
 	rec.Run = x.id
@@ -167,7 +173,7 @@ func (x *run) journal(ctx context.Context, rec Record) error {
 	if err := x.store.Append(context.WithoutCancel(ctx), rec); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return nil
+	return x.recordJournaled(ctx, rec)
 }
 
 // journalLazy writes a record that closes a step; the next durable
@@ -178,12 +184,14 @@ func (x *run) journalLazy(ctx context.Context, rec Record) error {
 	if !ok {
 		return x.journal(ctx, rec)
 	}
+	rec = x.red.Record(rec)
 	rec.V = JournalVersion
 	rec.Time = x.now().UTC()
 	rec.Run = x.id
 	if err := la.AppendLazy(context.WithoutCancel(ctx), rec); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	x.recordLazy(rec)
 	return nil
 }
 
@@ -193,7 +201,9 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	x.emit(Event{Kind: EventPlanStarted, Step: x.p.name, Total: len(x.p.top)})
 	defer func() {
 		end := x.now()
+		err = x.red.Error(err)
 		x.fillReport(&rep, end)
+		x.red.Report(&rep)
 		if err != nil {
 			rep.Err = err.Error()
 		}
@@ -205,8 +215,10 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	for name, t := range x.o.hosts {
 		if x.o.dryRun != nil {
 			t = DryRun(t, name, x.o.dryRun)
+		} else if x.o.marks != "" {
+			t = newMarkTransport(t, x.o.marks, x.id)
 		}
-		hosts[name] = t
+		hosts[name] = x.red.Transport(t)
 	}
 	if x.o.dryRun != nil {
 		x.o.dryRun.mu.Lock()
@@ -225,6 +237,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		if lease == nil {
 			return rep, errors.New("upgrade: Locker returned a nil Lease")
 		}
+		x.lease = lease
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		watchDone := make(chan struct{})
@@ -291,6 +304,9 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	if x.view.fingerprint != "" && x.view.fingerprint != x.fp && !x.o.allowPlanChange {
 		return rep, &PlanMismatchError{Journal: x.view.fingerprint, Plan: x.fp}
 	}
+	if err := x.startRecord(ctx, recs); err != nil {
+		return rep, err
+	}
 	if u, ok := x.p.units[x.p.noReturn]; ok && x.p.noReturn != "" {
 		if _, started := x.seq[u.name]; started {
 			x.noReturn = true
@@ -307,6 +323,10 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 
 	// Dependencies against the selection and the journal.
 	if err := x.checkSelection(); err != nil {
+		return rep, err
+	}
+
+	if err := x.waitLeftovers(ctx, hosts); err != nil {
 		return rep, err
 	}
 
@@ -327,7 +347,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		if err := x.journal(ctx, Record{Type: RecordRun, State: StateFinished}); err != nil {
 			return rep, err
 		}
-		return rep, nil
+		return rep, x.endRecord(ctx, true)
 	}
 	if errors.Is(runErr, ErrDirtyStep) && !x.changedThisRun() {
 		_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: runErr.Error()})
@@ -342,6 +362,10 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	}
 	x.classify(pe)
 	_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: pe.Error()})
+	settled := pe.RollbackErr == nil && !x.noReturn && !x.o.noRollback && x.o.dryRun == nil && !errors.Is(runErr, ErrLockLost)
+	if err := x.endRecord(ctx, settled); err != nil {
+		return rep, errors.Join(pe, err)
+	}
 	return rep, pe
 }
 
@@ -432,7 +456,7 @@ func (x *run) preflight(ctx context.Context, rep *Report) error {
 			j.err = x.journal(ctx, Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StateSkipped, Reason: reason})
 			return
 		}
-		err := j.fn(withStep(ctx, j.st.step, j.st.host), j.st)
+		err := x.red.Error(j.fn(withStep(ctx, j.st.step, j.st.host), j.st))
 		j.cr = CheckReport{Name: j.name, Status: StatePassed}
 		rec := Record{Type: RecordPreflight, Check: j.name, Host: j.st.host, State: StatePassed}
 		if err != nil {
@@ -549,6 +573,7 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	if hasCheck && !(dirty && x.force[u.name]) {
 		done, err := checker.Check(sctx, st)
 		if err != nil {
+			err = x.red.Error(err)
 			err = &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("check: %w", err)}
 			x.setStep(u, func(s *StepReport) { s.Status, s.Err = StatusFailed, err.Error() })
 			return err
@@ -571,6 +596,11 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		}
 	}
 
+	if err := x.fence(ctx); err != nil {
+		err = &StepError{Step: u.name, Host: u.host, Err: err}
+		x.setStep(u, func(s *StepReport) { s.Status, s.Err = StatusFailed, err.Error() })
+		return err
+	}
 	// Write-ahead: in_progress is durable before the step runs.
 	if err := x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}); err != nil {
 		return &StepError{Step: u.name, Host: u.host, Err: err}
@@ -586,6 +616,7 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	x.setStep(u, func(s *StepReport) { s.Status, s.Start, s.Reason = StatusRunning, start, "" })
 	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
 	attempts, err := x.attempt(sctx, u, st)
+	err = x.red.Error(err)
 	dur := x.now().Sub(start)
 	if skip, ok := errors.AsType[*SkipError](err); ok {
 		return x.selfSkipped(ctx, u, skip.Reason, dur, attempts)
@@ -760,7 +791,7 @@ func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
 		}
 		x.emit(Event{Kind: EventRollbackStarted, Step: u.name, Host: u.host})
 		start := x.now()
-		rerr := rb.Rollback(withStep(rctx, u.name, u.host), st)
+		rerr := x.red.Error(rb.Rollback(withStep(rctx, u.name, u.host), st))
 		d := x.now().Sub(start)
 		x.emit(Event{Kind: EventRollbackFinished, Step: u.name, Host: u.host, Dur: d, Err: rerr})
 		if rerr != nil {

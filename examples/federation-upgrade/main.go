@@ -109,7 +109,7 @@ func upgradeFederation(ctx context.Context, f *cli.Flags, stdout, stderr io.Writ
 		},
 	}
 	if !f.Simulate {
-		r.LockHost, r.LockDir = hosts[master.Frontends[0].Name], "/var/lock/upgradekit-federation"
+		r.LockHosts, r.LockDir = cli.FrontendHosts(inv, hosts), "/var/lock/upgradekit-federation"
 	}
 	return cli.Execute(ctx, f, r, stdout, stderr)
 }

@@ -9,7 +9,14 @@
 //	go run ./examples/ha-upgrade --inventory cloud.yaml --resume
 //	go run ./examples/ha-upgrade --hypervisors-only     # hosts only, in batches with a canary
 //
+// The run's lock is on every front-end of the inventory (a majority must
+// be held). --resume --break-lock removes the lock of a killed run, and
+// refuses while its holder shows signs of life; --force-break-lock warns
+// and removes it anyway. The front-ends also record the run in flight: a
+// run whose journal is lost is refused (exit 3), and --rebuild-journal
+// writes that journal back from the record for a --resume.
+//
 // Exit codes: 0 done, 1 failed (nothing changed or rolled back), 2 usage,
-// 3 failed past the point of no return: fix the cause and run again with
-// --resume.
+// 3 failed past the point of no return, or a run in flight that the
+// journal does not know: fix the cause and run again with --resume.
 package main

@@ -63,17 +63,27 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 	}
 	z := inv.Zones[0]
 	leader := f.Leader
+	const lockDir = "/var/lock/upgradekit-ha"
 	if leader == "" {
 		l, err := cli.FindLeader(ctx, z, hosts)
-		if err != nil && f.Resume {
+		build := func(name string) (*upgrade.Plan, error) {
+			if hvOnly {
+				return hypervisors.Plan(inv, append(planOpts, ha.WithLeader(name))...)
+			}
+			return ha.Plan(inv, append(planOpts, ha.WithLeader(name))...)
+		}
+		switch {
+		case err != nil && f.Resume:
 			// A resumed cluster may be stopped: no leader to ask. The
 			// journal's plan fingerprint says which leader the run used.
-			l, err = cli.LeaderFromJournal(f.Journal, z, func(name string) (*upgrade.Plan, error) {
-				if hvOnly {
-					return hypervisors.Plan(inv, append(planOpts, ha.WithLeader(name))...)
-				}
-				return ha.Plan(inv, append(planOpts, ha.WithLeader(name))...)
-			})
+			l, err = cli.LeaderFromJournal(f.Journal, z, build)
+		case err != nil && !f.Simulate:
+			// Without a journal, the cluster's record of a run in
+			// flight says it (the run is then refused, or its journal
+			// rebuilt with --rebuild-journal).
+			if rl, ok, rerr := f.LeaderFromCluster(ctx, cli.FrontendHosts(inv, hosts), lockDir, z, build); rerr == nil && ok {
+				l, err = rl, nil
+			}
 		}
 		if err != nil {
 			return cli.ExitFailed, err
@@ -91,7 +101,7 @@ func upgradeHA(ctx context.Context, f *cli.Flags, hvOnly bool, stdout, stderr io
 	}
 	return cli.Execute(ctx, f, cli.Run{
 		Name: "ha-upgrade", Plan: plan, NoReturn: noReturn, Options: runOpts,
-		LockHost: hosts[leader], LockDir: "/var/lock/upgradekit-ha", RecordJSON: true,
+		LockHosts: cli.FrontendHosts(inv, hosts), LockDir: lockDir, RecordJSON: true,
 		Summary: summary, NothingToDo: ha.ErrNothingToDo, ResumeHint: true,
 	}, stdout, stderr)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/upgradekit/upgradekit/examples/internal/cli"
 	"github.com/upgradekit/upgradekit/openstack"
@@ -95,7 +96,8 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 		if file.Sudo() {
 			planOpts = append(planOpts, controlplane.WithToolOptions(openstack.WithSudo()))
 		}
-		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)))
+		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)),
+			upgrade.WithRemoteMarks(cli.RemoteMarks, 5*time.Second))
 	}
 	plan, err := controlplane.Plan(inv, planOpts...)
 	if err != nil {
@@ -111,7 +113,10 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 		},
 	}
 	if simul == nil {
-		r.LockHost, r.LockDir = hosts[inv.Controllers[0]], "/var/lock/upgradekit-controlplane"
+		for _, c := range inv.Controllers {
+			r.LockHosts = append(r.LockHosts, hosts[c])
+		}
+		r.LockDir = "/var/lock/upgradekit-controlplane"
 	}
 	return cli.Execute(ctx, f, r, stdout, stderr)
 }

@@ -133,7 +133,7 @@ func upgradeZone(ctx context.Context, o *options, stdout, stderr io.Writer) (int
 		},
 	}
 	if !o.Simulate {
-		r.LockHost, r.LockDir = hosts[leader], "/var/lock/upgradekit-ha"
+		r.LockHosts, r.LockDir = cli.FrontendHosts(inv, hosts), "/var/lock/upgradekit-ha"
 	}
 	return cli.Execute(ctx, &o.Flags, r, stdout, stderr)
 }

@@ -219,6 +219,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			upgrade.Preflight("databases-not-newer", b.preflightVersions),
 			upgrade.Preflight("upgrade-checks", b.preflightChecks),
 		)
+	if !inv.Repository.Token.IsZero() {
+		p = p.WithSecrets(inv.Repository.Token)
+	}
 	if b.hasContract() {
 		p = p.PointOfNoReturn(ContractStep)
 	}

@@ -256,6 +256,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	checks = append(checks, checkFederation(k, inv), checkPath(k, mLeader))
 
 	p := upgrade.NewPlan(fmt.Sprintf("federation-upgrade zones %s → %s", zoneIDs(inv), k.Target()), nodes...).
+		WithSecrets(k.Secrets()...).
 		PointOfNoReturn(PointOfNoReturn(master.ID)).
 		WithPreflight(checks...)
 	return p, p.Validate()

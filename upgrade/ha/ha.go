@@ -284,6 +284,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	nodes = append(nodes, k.RestoreHosts(StepHostsRestore, z, leader))
 
 	p := upgrade.NewPlan(fmt.Sprintf("ha-upgrade zone %d → %s", z.ID, k.Target()), nodes...).
+		WithSecrets(k.Secrets()...).
 		PointOfNoReturn(PointOfNoReturn).
 		WithPreflight(
 			k.CheckReachableHosts(inv.Hosts()),

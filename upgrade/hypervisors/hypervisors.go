@@ -132,6 +132,6 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	).WithPreflight(
 		k.CheckReachableHosts(inv.Hosts()),
 		k.CheckNoFailedVMs(via),
-	)
+	).WithSecrets(k.Secrets()...)
 	return p, p.Validate()
 }

@@ -214,6 +214,7 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	}
 	nodes = append(nodes, k.RestoreHosts(StepHostsRestore, z, leader))
 	p := upgrade.NewPlan(fmt.Sprintf("%s zone %d → %s", rejoinPlanPrefix, z.ID, k.Target()), nodes...).
+		WithSecrets(k.Secrets()...).
 		PointOfNoReturn(RejoinNoReturn).
 		WithPreflight(
 			k.CheckReachableHosts(inv.Hosts()),

@@ -118,6 +118,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		)
 	}
 	p := upgrade.NewPlan(fmt.Sprintf("rolling-upgrade zone %d → %s", z.ID, k.Target()), plan...).
+		WithSecrets(k.Secrets()...).
 		WithPreflight(
 			k.CheckReachableHosts(inv.Hosts()),
 			k.CheckVersionsConsistent(z, leader),

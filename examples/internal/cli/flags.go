@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
@@ -31,6 +32,8 @@ type Flags struct {
 	DryRun      bool
 	Resume      bool
 	BreakLock   bool
+	ForceBreak  bool
+	Rebuild     bool
 	Journal     string
 	JSON        bool
 	Output      bool
@@ -46,7 +49,9 @@ func (f *Flags) Register(fs *flag.FlagSet, journal string) {
 	fs.BoolVar(&f.Simulate, "simulate", false, "upgrade the embedded simulated cloud (3 front-ends at 7.2.0 to 7.4.1); the default without --inventory")
 	fs.BoolVar(&f.DryRun, "dry-run", false, "run read-only probes, print every command a real run would execute, change nothing")
 	fs.BoolVar(&f.Resume, "resume", false, "resume the run recorded in the journal")
-	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (check first that no other run is alive)")
+	fs.BoolVar(&f.BreakLock, "break-lock", false, "with --resume: remove the lock a killed run left behind (refused while its holder shows signs of life)")
+	fs.BoolVar(&f.ForceBreak, "force-break-lock", false, "with --resume: remove the lock even if its holder seems alive (two runs at once if it is)")
+	fs.BoolVar(&f.Rebuild, "rebuild-journal", false, "write the journal of the run in flight that the cluster records (when its journal is lost), then stop: resume it with --resume")
 	fs.StringVar(&f.Journal, "journal", journal, "journal `path` (write-ahead log used by --resume)")
 	fs.BoolVar(&f.JSON, "json", false, "write events and the report as JSON lines instead of text")
 	fs.BoolVar(&f.Output, "output", false, "show the commands' output lines in the progress display")
@@ -70,14 +75,23 @@ func (f *Flags) Check() error {
 	if f.Journal == "" {
 		return fmt.Errorf("%w: --journal is empty", ErrUsage)
 	}
-	if f.BreakLock && !f.Resume {
-		return fmt.Errorf("%w: --break-lock goes with --resume", ErrUsage)
+	if (f.BreakLock || f.ForceBreak) && !f.Resume {
+		return fmt.Errorf("%w: --break-lock and --force-break-lock go with --resume", ErrUsage)
 	}
 	if f.Simulate && f.Resume {
 		return fmt.Errorf("%w: --resume: the simulated cloud lives in memory, there is nothing to resume", ErrUsage)
 	}
 	_, err := os.Stat(f.Journal)
 	exists := err == nil
+	if f.Rebuild {
+		switch {
+		case f.Resume || f.DryRun || f.Simulate:
+			return fmt.Errorf("%w: --rebuild-journal goes with --inventory alone", ErrUsage)
+		case exists:
+			return fmt.Errorf("%w: --rebuild-journal: a journal exists at %s", ErrUsage, f.Journal)
+		}
+		return nil
+	}
 	switch {
 	case f.Resume && !exists:
 		return fmt.Errorf("%w: --resume: no journal at %s", ErrUsage, f.Journal)
@@ -109,8 +123,10 @@ func (f *Flags) Observer(w io.Writer) func(upgrade.Event) {
 // otherwise (preflight refused, or rolled back).
 func ExitCode(err error) int {
 	switch {
-	case err == nil, errors.Is(err, ha.ErrNothingToDo):
+	case err == nil, OnlyNothingToDo(err, ha.ErrNothingToDo):
 		return ExitOK
+	case errors.Is(err, upgrade.ErrRunInFlight):
+		return ExitResume
 	case errors.Is(err, ErrUsage), errors.Is(err, upgrade.ErrInvalidPlan), errors.Is(err, ha.ErrInvalidInventory),
 		errors.Is(err, upgrade.ErrPlanMismatch):
 		return ExitUsage
@@ -121,6 +137,35 @@ func ExitCode(err error) int {
 		return ExitResume
 	}
 	return ExitFailed
+}
+
+// OnlyNothingToDo reports whether every failure err reports is
+// nothingToDo: a preflight that also failed for another reason (a
+// front-end unreachable) is a failure, never "nothing to do".
+func OnlyNothingToDo(err, nothingToDo error) bool {
+	if err == nil {
+		return false
+	}
+	if err == nothingToDo {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		found := false
+		for _, e := range u.Unwrap() {
+			if e == upgrade.ErrPreflight {
+				continue
+			}
+			if !OnlyNothingToDo(e, nothingToDo) {
+				return false
+			}
+			found = true
+		}
+		return found
+	case interface{ Unwrap() error }:
+		return OnlyNothingToDo(u.Unwrap(), nothingToDo)
+	}
+	return false
 }
 
 // PrintPlan writes the plan's steps, numbered, with its point of no
@@ -153,6 +198,35 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 	if fp == "" {
 		return "", fmt.Errorf("journal %s records no plan", path)
 	}
+	l, err := LeaderFromFingerprint(fp, z, build)
+	if err != nil {
+		return "", fmt.Errorf("journal %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// LeaderFromCluster finds the front-end of z that, as the plan's leader,
+// gives the plan of the run in flight the cluster records next to the
+// lock at dir on hosts; ok is false when no run is recorded.
+func (f *Flags) LeaderFromCluster(ctx context.Context, hosts []transport.Transport, dir string, z ha.Zone, build func(leader string) (*upgrade.Plan, error)) (leader string, ok bool, err error) {
+	lock, err := f.Lock(ctx, nil, hosts, dir)
+	if err != nil {
+		return "", false, err
+	}
+	rec, err := lock.ReadRecord(ctx)
+	if err != nil || rec == nil {
+		return "", false, err
+	}
+	l, err := LeaderFromFingerprint(rec.Fingerprint, z, build)
+	if err != nil {
+		return "", false, fmt.Errorf("the run in flight recorded at %s: %w", rec.Where, err)
+	}
+	return l, true, nil
+}
+
+// LeaderFromFingerprint finds the front-end of z that, as the plan's
+// leader, gives a plan with fingerprint fp.
+func LeaderFromFingerprint(fp string, z ha.Zone, build func(leader string) (*upgrade.Plan, error)) (string, error) {
 	for _, fe := range z.Frontends {
 		p, err := build(fe.Name)
 		if err != nil {
@@ -162,20 +236,62 @@ func LeaderFromJournal(path string, z ha.Zone, build func(leader string) (*upgra
 			return fe.Name, nil
 		}
 	}
-	return "", fmt.Errorf("journal %s: no front-end of zone %d as leader gives its plan; pass --leader", path, z.ID)
+	return "", fmt.Errorf("no front-end of zone %d as leader gives its plan; pass --leader", z.ID)
 }
 
-// HostLock returns the run's lock on t at dir, first breaking the lock a
-// killed run left behind when --break-lock was given.
-func (f *Flags) HostLock(ctx context.Context, t transport.Transport, dir string) (*upgrade.HostLock, error) {
-	lock, err := upgrade.NewHostLock(t, dir)
+// FrontendHosts returns the transports of every front-end of inv, zone
+// by zone in inventory order: the hosts of the run's lock, whatever
+// --leader says.
+func FrontendHosts(inv ha.Inventory, hosts map[string]transport.Transport) []transport.Transport {
+	var out []transport.Transport
+	for _, z := range inv.Zones {
+		for _, fe := range z.Frontends {
+			if t, ok := hosts[fe.Name]; ok {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// Lock returns the run's lock: directory dir on every host of hosts (the
+// run must hold a majority; see upgrade.QuorumLock). With --break-lock it
+// first breaks the lock a killed run left behind, refusing while its
+// holder shows signs of life; with --force-break-lock it breaks it
+// anyway, after a warning on warn.
+func (f *Flags) Lock(ctx context.Context, warn io.Writer, hosts []transport.Transport, dir string) (*upgrade.QuorumLock, error) {
+	var locks []upgrade.Locker
+	for _, t := range hosts {
+		l, err := upgrade.NewHostLock(t, dir)
+		if err != nil {
+			return nil, err
+		}
+		locks = append(locks, l)
+	}
+	q, err := upgrade.NewQuorumLock(locks...)
 	if err != nil {
 		return nil, err
 	}
-	if f.BreakLock {
-		if err := lock.Break(ctx); err != nil {
+	switch {
+	case f.ForceBreak:
+		for _, l := range locks {
+			hl := l.(*upgrade.HostLock)
+			h, age, held, err := hl.Inspect(ctx)
+			if err == nil && held {
+				fmt.Fprintf(warn, "WARNING: breaking the lock %s on %s held by %s, last heartbeat %s ago: if that run is alive, two runs now change the cluster until it notices before its next step\n",
+					dir, transport.HostName(hl.Transport()), h, age.Round(time.Second))
+			}
+		}
+		if err := q.ForceBreak(ctx); err != nil {
+			return nil, fmt.Errorf("break lock %s: %w", dir, err)
+		}
+	case f.BreakLock:
+		if err := q.Break(ctx); err != nil {
+			if errors.Is(err, upgrade.ErrLockAlive) {
+				return nil, fmt.Errorf("break lock %s: %w (wait and try again; if you are sure that run is dead, --force-break-lock)", dir, err)
+			}
 			return nil, fmt.Errorf("break lock %s: %w", dir, err)
 		}
 	}
-	return lock, nil
+	return q, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/transport/ssh"
@@ -83,6 +84,11 @@ func OneZone(inv ha.Inventory) error {
 	return nil
 }
 
+// RemoteMarks is where the commands of a real run are marked on their
+// hosts while they run (upgrade.WithRemoteMarks): a resume waits for the
+// commands a killed run left running.
+const RemoteMarks = "/var/tmp/upgradekit-cmds"
+
 // Opened is a real cloud described by the inventory file of --inventory.
 type Opened struct {
 	File      File
@@ -125,7 +131,8 @@ func (f *Flags) Open(check func(ha.Inventory) error) (*Opened, error) {
 	}
 	return &Opened{
 		File: file, Inventory: inv, Hosts: hosts, pool: pool,
-		RunnerOptions: []upgrade.Option{upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal))},
+		RunnerOptions: []upgrade.Option{upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)),
+			upgrade.WithRemoteMarks(RemoteMarks, 5*time.Second)},
 	}, nil
 }
 
@@ -147,10 +154,12 @@ type Run struct {
 	NoReturn string
 	// Options are the runner's options: hosts, journal, clock.
 	Options []upgrade.Option
-	// LockDir is the directory of the run's lock on LockHost; a dry run
-	// takes no lock, nor does any run when LockDir is "".
-	LockHost transport.Transport
-	LockDir  string
+	// LockDir is the directory of the run's lock on every host of
+	// LockHosts (every front-end: FrontendHosts), of which the run must
+	// hold a majority; a dry run takes no lock, nor does any run when
+	// LockDir is "".
+	LockHosts []transport.Transport
+	LockDir   string
 	// RecordJSON: with --json --dry-run, also write the commands a real
 	// run would execute, as JSON.
 	RecordJSON bool
@@ -185,6 +194,9 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 	if !f.JSON {
 		PrintPlan(stdout, r.Plan, r.NoReturn)
 	}
+	if f.Rebuild {
+		return rebuildJournal(ctx, f, r, stdout)
+	}
 	opts := slices.Clone(r.Options)
 	var rec *upgrade.Recorder
 	switch {
@@ -192,7 +204,7 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 		rec = upgrade.NewRecorder()
 		opts = append(opts, upgrade.WithDryRun(rec))
 	case r.LockDir != "":
-		lock, err := f.HostLock(ctx, r.LockHost, r.LockDir)
+		lock, err := f.Lock(ctx, stderr, r.LockHosts, r.LockDir)
 		if err != nil {
 			return ExitFailed, err
 		}
@@ -216,9 +228,14 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 	code := exitCode(runErr)
 	switch {
 	case runErr == nil:
-	case r.NothingToDo != nil && errors.Is(runErr, r.NothingToDo):
+	case r.NothingToDo != nil && OnlyNothingToDo(runErr, r.NothingToDo):
 		fmt.Fprintf(stderr, "%s: nothing to do: %v\n", r.Name, runErr)
 		return code, nil
+	case errors.Is(runErr, upgrade.ErrRunInFlight):
+		fmt.Fprintf(stderr, "%s: the journal at %s does not know that run: it is lost, or that run is another one. "+
+			"Fetch the journal that run wrote (on the machine it ran on) and run again with --resume --journal <that file>, "+
+			"or rebuild it from the cluster's record: --rebuild-journal --journal %s with the same inventory and flags, then --resume\n",
+			r.Name, f.Journal, f.Journal)
 	case r.Advice != nil && r.Advice(runErr) != "":
 		fmt.Fprintf(stderr, "%s: %s\n", r.Name, r.Advice(runErr))
 	case code == ExitResume && r.ResumeHint:
@@ -249,4 +266,36 @@ func (f *Flags) writeReport(w io.Writer, rep upgrade.Report, rec *upgrade.Record
 		return rec.WriteText(w)
 	}
 	return nil
+}
+
+// rebuildJournal writes the journal of the run in flight the cluster
+// records (--rebuild-journal) at --journal.
+func rebuildJournal(ctx context.Context, f *Flags, r Run, stdout io.Writer) (int, error) {
+	if r.LockDir == "" {
+		return ExitUsage, fmt.Errorf("%w: --rebuild-journal: this command keeps no record on the cluster", ErrUsage)
+	}
+	lock, err := f.Lock(ctx, nil, r.LockHosts, r.LockDir)
+	if err != nil {
+		return ExitFailed, err
+	}
+	rec, err := lock.ReadRecord(ctx)
+	if err != nil {
+		return ExitFailed, err
+	}
+	if rec == nil {
+		return ExitFailed, fmt.Errorf("--rebuild-journal: the cluster records no run in flight (%s)", r.LockDir+".run")
+	}
+	if fp := r.Plan.Fingerprint(); rec.Fingerprint != fp {
+		return ExitUsage, fmt.Errorf("%w: --rebuild-journal: the recorded run has plan %q (fingerprint %.12s), these flags give %q (%.12s): use the flags of that run (--leader)",
+			ErrUsage, rec.Plan, rec.Fingerprint, r.Plan.Name(), fp)
+	}
+	store := upgrade.NewFileStore(f.Journal)
+	err = errors.Join(upgrade.RebuildJournal(ctx, store, *rec), store.Close())
+	if err != nil {
+		return ExitFailed, err
+	}
+	names, _ := rec.Steps()
+	fmt.Fprintf(stdout, "journal %s rebuilt from the record at %s: run %s, %d steps started, last %s; run again with --resume --journal %s\n",
+		f.Journal, rec.Where, rec.Run, len(names), rec.Point, f.Journal)
+	return ExitOK, nil
 }

@@ -352,6 +352,15 @@ func (k *Kit) Target() path.Version { return k.target }
 // Repo returns the target repository as SwitchRepository writes it.
 func (k *Kit) Repo() system.Repo { return k.repo }
 
+// Secrets returns the inventory's secrets (the repository token), for
+// upgrade.Plan.WithSecrets: the run masks them in everything it shows.
+func (k *Kit) Secrets() []transport.Secret {
+	if k.inv.Repository.Token.IsZero() {
+		return nil
+	}
+	return []transport.Secret{k.inv.Repository.Token}
+}
+
 // System returns the system primitives configured like the Kit (sudo,
 // clock, logger).
 func (k *Kit) System() *system.System { return k.sys }

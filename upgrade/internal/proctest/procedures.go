@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/upgradekit/upgradekit/sim"
+	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/federation"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
@@ -106,7 +107,7 @@ func FederationInventory(target string) nebula.Inventory {
 	}
 	return nebula.Inventory{
 		Target:     target,
-		Repository: nebula.Repository{URL: nebulatest.RepoURL},
+		Repository: nebula.Repository{URL: nebulatest.RepoURL, Token: transport.NewSecret(Token)},
 		Zones: []nebula.Zone{
 			{ID: 0, Name: "M-EU-FR", Endpoint: "http://192.168.150.1:2633/RPC2",
 				Frontends: []nebula.Frontend{fe("fr-fe1", 0), fe("fr-fe2", 1), fe("fr-fe3", 2)}, Hypervisors: hv("fr-kvm1", "fr-kvm2")},
@@ -130,5 +131,5 @@ func HAInventory(n int, target string) nebula.Inventory {
 		name := fmt.Sprintf("kvm%d", i)
 		z.Hypervisors = append(z.Hypervisors, nebula.Hypervisor{Name: name, Address: name, Kind: "kvm"})
 	}
-	return nebula.Inventory{Target: target, Repository: nebula.Repository{URL: nebulatest.RepoURL}, Zones: []nebula.Zone{z}}
+	return nebula.Inventory{Target: target, Repository: nebula.Repository{URL: nebulatest.RepoURL, Token: transport.NewSecret(Token)}, Zones: []nebula.Zone{z}}
 }
