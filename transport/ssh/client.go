@@ -109,6 +109,9 @@ func newClient(cfg Config, o *options) (*Client, error) {
 		if _, err := c.loadIdentities(hop); err != nil {
 			return nil, err
 		}
+		if err := o.policy.checkFiles(hop); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
