@@ -510,17 +510,51 @@ func TestCancelStopsRemoteCommand(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+// The connection is up before the timed command, so the timeout can
+// only expire in the command (which never ends by itself): however loaded
+// the machine, the error is the command's *TimeoutError.
 func TestCommandTimeout(t *testing.T) {
 	t.Parallel()
 	b := newBed(t, 1, nil)
 	c := newClient(t, hostConfig(b, b.Hosts[0]))
-	cmd := transport.Cmd("sleep", "30")
+	require.NoError(t, c.Connect(t.Context()))
+	cmd := transport.Cmd("sleep", "3600")
 	cmd.Timeout = 200 * time.Millisecond
 	_, err := c.Run(t.Context(), cmd)
 	require.ErrorIs(t, err, transport.ErrTimeout)
 	te, ok := errors.AsType[*transport.TimeoutError](err)
-	require.True(t, ok)
+	require.True(t, ok, "%v", err)
 	assert.Equal(t, "h0", te.Host)
+	assert.Equal(t, cmd.Timeout, te.After)
+	require.NoError(t, t.Context().Err())
+}
+
+// A command timeout that expires during the handshake (here: sshd frozen,
+// so it never ends) is still the command's *TimeoutError: the handshake's
+// connection deadline is the command's, and whichever of the two fires
+// first, the error says the command timed out. Several clients race it.
+func TestCommandTimeoutDuringHandshake(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 1, nil)
+	h := b.Hosts[0]
+	require.NoError(t, h.Pause())
+	t.Cleanup(func() { _ = h.Resume() })
+	cfg := hostConfig(b, h)
+	cfg.ConnectTimeout = time.Hour
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			cmd := transport.Cmd("true")
+			cmd.Timeout = 100 * time.Millisecond
+			_, err := newClient(t, cfg).Run(t.Context(), cmd)
+			assert.ErrorIs(t, err, transport.ErrTimeout)
+			te, ok := errors.AsType[*transport.TimeoutError](err)
+			if assert.True(t, ok, "%v", err) {
+				assert.Equal(t, cmd.Timeout, te.After)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestDialContextThroughHost(t *testing.T) {
