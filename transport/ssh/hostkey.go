@@ -3,6 +3,7 @@ package ssh
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -72,7 +73,8 @@ func (p *HostKeyPolicy) load(files []string) (ssh.HostKeyCallback, error) {
 	return cb, nil
 }
 
-// Strict refuses unknown hosts with transport.ErrUnknownHostKey. It is
+// Strict refuses unknown hosts with transport.ErrUnknownHostKey, and
+// known_hosts files that do not exist with ErrKnownHostsMissing. It is
 // the default.
 func Strict() *HostKeyPolicy { return &HostKeyPolicy{} }
 
@@ -91,7 +93,7 @@ func (p *HostKeyPolicy) checkFiles(t target) error {
 	}
 	var missing []error
 	for _, f := range t.knownHosts {
-		if _, err := os.Stat(f); err != nil {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, err)
 		}
 	}
