@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/transport/ssh"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
 )
@@ -101,6 +102,23 @@ func TestInventoryRefusesAmbiguousHosts(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cr3t")
 		})
 	}
+}
+
+// A known_hosts file named in the inventory that does not exist is
+// refused, naming it, when the SSH clients are built: no host is dialled
+// (127.0.0.1:1 would refuse the connection).
+func TestSSHHostsMissingKnownHosts(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "known_hosts")
+	f, err := ParseFile([]byte("target: 7.4.1\nrepository: {url: x}\nssh: {user: root, known_hosts: [" + missing + "]}\n" +
+		"zone: {frontends: [{name: fe1, address: '127.0.0.1:1'}]}\n"))
+	require.NoError(t, err)
+	inv, err := f.Inventory()
+	require.NoError(t, err)
+	_, _, err = SSHHosts(f, inv)
+	require.ErrorIs(t, err, ssh.ErrKnownHostsMissing)
+	assert.ErrorContains(t, err, missing)
+	assert.NotContains(t, err.Error(), "refused")
 }
 
 func TestExitCode(t *testing.T) {
