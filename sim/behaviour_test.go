@@ -650,3 +650,37 @@ func TestDownloadOnSimulator(t *testing.T) {
 	assert.Contains(t, err.Error(), "unsupported redirect fd")
 	assert.Empty(t, buf.String())
 }
+
+// A mount point refuses rename(2) and rmdir(2) with EBUSY, as on Linux
+// (mv and rm print "Device or resource busy"); rm -r empties it.
+func TestMountPointRefusesRenameAndRmdir(t *testing.T) {
+	t.Parallel()
+	c, err := HA(1, "7.2.0")
+	require.NoError(t, err)
+	require.ErrorIs(t, c.SetMountPoint("fe1", "/etc/one/oned.conf", true), ErrBadSpec, "only a directory can be a mount point")
+	require.NoError(t, c.SetMountPoint("fe1", "/etc/one", true))
+	ok(t, c, "fe1", "mkdir", "/var/tmp/new")
+
+	res := do(t, c, "fe1", "mv", "-T", "--", "/etc/one", "/etc/one.old")
+	assert.Equal(t, 1, res.ExitCode)
+	assert.Equal(t, "mv: cannot move '/etc/one' to '/etc/one.old': Device or resource busy\n", string(res.Stderr))
+	res = do(t, c, "fe1", "mv", "-T", "--", "/var/tmp/new", "/etc/one")
+	assert.Equal(t, 1, res.ExitCode)
+	assert.Equal(t, "mv: cannot move '/var/tmp/new' to '/etc/one': Device or resource busy\n", string(res.Stderr))
+	assert.True(t, c.Exists("fe1", "/etc/one/oned.conf"), "a refused mv changes nothing")
+	// Entries inside the mount point move freely.
+	ok(t, c, "fe1", "mv", "--", "/etc/one/oned.conf", "/var/tmp/new/")
+	assert.True(t, c.Exists("fe1", "/var/tmp/new/oned.conf"))
+
+	res = do(t, c, "fe1", "rm", "-rf", "--", "/etc/one")
+	assert.Equal(t, 1, res.ExitCode)
+	assert.Equal(t, "rm: cannot remove '/etc/one': Device or resource busy\n", string(res.Stderr))
+	assert.True(t, c.Exists("fe1", "/etc/one"), "the mount point stays")
+	assert.Equal(t, "", ok(t, c, "fe1", "find", "/etc/one", "-mindepth", "1", "-printf", `%P\n`), "emptied")
+	res = do(t, c, "fe1", "rm", "-rf", "--", "/etc")
+	assert.Equal(t, "rm: cannot remove '/etc/one': Device or resource busy\nrm: cannot remove '/etc': Directory not empty\n", string(res.Stderr))
+	assert.False(t, c.Exists("fe1", "/etc/onecfg.conf"))
+
+	require.NoError(t, c.SetMountPoint("fe1", "/etc/one", false))
+	ok(t, c, "fe1", "mv", "-T", "--", "/etc/one", "/etc/one.old")
+}

@@ -202,11 +202,56 @@ func cmdMv(p *proc) int {
 		p.errf("mv: cannot move '%s' to '%s': Permission denied\n", ops[0], ops[1])
 		return 1
 	}
+	if p.n.mounted(src) || p.n.mounted(dst) {
+		// rename(2) refuses a mount point, as source or target: EBUSY.
+		p.errf("mv: cannot move '%s' to '%s': Device or resource busy\n", ops[0], ops[1])
+		return 1
+	}
 	if err := p.n.FS.Rename(src, dst); err != nil {
 		p.errf("mv: cannot stat '%s': No such file or directory\n", ops[0])
 		return 1
 	}
+	for i, m := range p.n.Mounts { // mounts below a renamed directory move with it
+		if rest, ok := strings.CutPrefix(m, src+"/"); ok {
+			p.n.Mounts[i] = dst + "/" + rest
+		}
+	}
 	return 0
+}
+
+// rmMounted is rm -r of a, which is or holds mount points: as on Linux,
+// everything else goes, each mount point is emptied but stays (rmdir(2)
+// EBUSY), and so do the directories above it (ENOTEMPTY).
+func (p *proc) rmMounted(f, a string) bool {
+	var mounts []string
+	for _, m := range p.n.Mounts {
+		if m == a || strings.HasPrefix(m, a+"/") {
+			mounts = append(mounts, m)
+		}
+	}
+	if len(mounts) == 0 {
+		return false
+	}
+	keep := func(x string) bool {
+		return slices.ContainsFunc(mounts, func(m string) bool { return m == x || strings.HasPrefix(m, x+"/") })
+	}
+	tree := p.n.FS.Walk(a)
+	for i := len(tree) - 1; i >= 0; i-- {
+		if !keep(tree[i]) {
+			_ = p.n.FS.Remove(tree[i], true)
+		}
+	}
+	for i := len(tree) - 1; i >= 0; i-- {
+		if !keep(tree[i]) {
+			continue
+		}
+		why := "Directory not empty"
+		if slices.Contains(mounts, tree[i]) {
+			why = "Device or resource busy"
+		}
+		p.errf("rm: cannot remove '%s': %s\n", f+strings.TrimPrefix(tree[i], a), why)
+	}
+	return true
 }
 
 func cmdRm(p *proc) int {
@@ -231,6 +276,10 @@ func cmdRm(p *proc) int {
 		}
 		if !writable(p.n, path.Dir(a), p.user) {
 			p.errf("rm: cannot remove '%s': Permission denied\n", f)
+			code = 1
+			continue
+		}
+		if p.rmMounted(f, a) {
 			code = 1
 			continue
 		}

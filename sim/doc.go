@@ -54,7 +54,9 @@
 // bench/onedbcost), and copies of a dump cost what the real file would.
 // Events records what the cloud saw; APIWindows and
 // WriteWindows give the downtime a procedure caused. Inject, SetUnreachable,
-// SetStuck, SetFsckErrors and FailPackageUpgrade inject faults.
+// SetStuck, SetFsckErrors, SetMountPoint (mv and rm of a mount point fail
+// with "Device or resource busy", as on Linux) and FailPackageUpgrade
+// inject faults.
 //
 // Each front-end's database lives in memory (tables of rows, dumped and
 // restored in a mysqldump-like format; TableChecksums compares them). With

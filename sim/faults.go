@@ -88,6 +88,29 @@ func (c *Cloud) SetStuck(name string, stuck bool) error {
 	return c.withNode(name, func(n *node) { n.Stuck = stuck })
 }
 
+// SetMountPoint makes dir on node a mount point (a volume mounted at
+// /etc/one, as in containers) or an ordinary directory again. As on
+// Linux, mv of a mount point (or onto one) fails with "Device or
+// resource busy" (rename(2) EBUSY), and rm -r of one empties it but
+// cannot remove it. dir must be an existing directory.
+func (c *Cloud) SetMountPoint(name, dir string, mounted bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.st.Nodes[name]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, name)
+	}
+	dir = path.Clean(dir)
+	if st, err := n.FS.Stat(dir); mounted && (err != nil || !st.Dir) {
+		return fmt.Errorf("%w: mount point %s on %s is not a directory", ErrBadSpec, dir, name)
+	}
+	n.Mounts = slices.DeleteFunc(n.Mounts, func(m string) bool { return m == dir })
+	if mounted {
+		n.Mounts = append(n.Mounts, dir)
+	}
+	return nil
+}
+
 // SetFsckErrors sets how many (repairable) errors `onedb fsck` finds on node.
 func (c *Cloud) SetFsckErrors(name string, errs int) error {
 	return c.withNode(name, func(n *node) { n.FsckErrors = errs })

@@ -119,7 +119,13 @@ type node struct {
 	Stuck        bool  `json:"stuck,omitempty"`
 	FsckErrors   int   `json:"fsck_errors,omitempty"`
 	DiskFreeKB   int64 `json:"disk_free_kb,omitempty"`
+	// Mounts are directories that are mount points (SetMountPoint):
+	// rename(2) and rmdir(2) refuse them with EBUSY.
+	Mounts []string `json:"mounts,omitempty"`
 }
+
+// mounted reports whether p is one of n's mount points.
+func (n *node) mounted(p string) bool { return slices.Contains(n.Mounts, p) }
 
 func (n *node) onedUp() bool {
 	u := n.Units["opennebula"]

@@ -69,23 +69,45 @@ func (s *System) BackupDir(ctx context.Context, t transport.Transport, dir strin
 	return backup, nil
 }
 
-// restoreScript replaces $2 with a copy of $1: the copy is made beside $2
-// first, then swapped in with two renames, then the old tree removed.
+// restoreScript makes the contents of $2 a copy of $1's. It moves entries,
+// never $2 itself: $2 may be a mount point (a volume at /etc/one in a
+// container), which rename(2) and rmdir(2) refuse with EBUSY. The copy is
+// built inside $2 (same file system, so each move is a rename), the old
+// entries are moved aside next to it, the new ones moved in, then $2's
+// own owner, mode and times are set from $1 and the old entries removed.
+// Temporary directories a killed restore left are removed first; $1 is
+// never touched, so running the restore again finishes it.
 // Exit 3: $1 is not a directory.
 const restoreScript = `set -e
 [ -d "$1" ] || { echo "no such directory: $1" >&2; exit 3; }
-tmp=$(mktemp -d -- "$2.upgradekit-restore.XXXXXXXX")
-trap 'rm -rf -- "$tmp"' EXIT
-cp -a -T -- "$1" "$tmp"
-old=
-if [ -e "$2" ] || [ -L "$2" ]; then old=$tmp.old; mv -T -- "$2" "$old"; fi
-mv -T -- "$tmp" "$2"
+if [ -L "$2" ] || { [ -e "$2" ] && [ ! -d "$2" ]; }; then rm -f -- "$2"; fi
+[ -d "$2" ] || mkdir -- "$2"
+for e in "$2"/.upgradekit-restore.*; do if [ -e "$e" ]; then rm -rf -- "$e"; fi; done
+new=$(mktemp -d -- "$2/.upgradekit-restore.XXXXXXXX")
+old=$(mktemp -d -- "$2/.upgradekit-restore.XXXXXXXX")
+trap 'rm -rf -- "$new" "$old"' EXIT
+cp -a -T -- "$1" "$new"
+for e in "$2"/* "$2"/.[!.]* "$2"/..?*; do
+	case $e in "$2"/.upgradekit-restore.*) continue ;; esac
+	if [ -e "$e" ] || [ -L "$e" ]; then mv -- "$e" "$old/"; fi
+done
+for e in "$new"/* "$new"/.[!.]* "$new"/..?*; do
+	if [ -e "$e" ] || [ -L "$e" ]; then mv -- "$e" "$2/"; fi
+done
+chown -- "$(stat -c %u:%g -- "$1")" "$2"
+chmod -- "$(stat -c %a -- "$1")" "$2"
+rm -rf -- "$new" "$old"
 trap - EXIT
-if [ -n "$old" ]; then rm -rf -- "$old"; fi`
+touch -r "$1" -- "$2"`
 
 // RestoreDir makes dir an exact copy of backup (a directory BackupDir
-// made): the copy is built next to dir and swapped in, so dir is never
-// half restored; the replaced tree is removed. backup stays.
+// made). It restores contents, not the directory entry, so dir may be a
+// mount point: the copy is built inside dir, then the old entries are
+// swapped for the new ones by renames, and dir's own owner, mode and
+// times are set from backup. dir is incomplete only during those renames;
+// a restore interrupted there is finished by running it again (its
+// temporary directories, dir/.upgradekit-restore.*, are removed first).
+// backup stays.
 func (s *System) RestoreDir(ctx context.Context, t transport.Transport, backup, dir string) error {
 	if err := checkAbs(backup); err != nil {
 		return err

@@ -22,7 +22,8 @@
 // modified configuration files) and InstalledVersion.
 //
 // Files: BackupDir copies DIR to DIR.YYYY-MM-DD_HHMMSS and never
-// overwrites; RestoreDir swaps a backup back in; Checksum hashes a file.
+// overwrites; RestoreDir puts a backup's contents back in place (the
+// directory itself stays, so it may be a mount point); Checksum hashes a file.
 // CopyTree and CopyFile move a tree or a file from one host to another
 // through the controller with ownership and modes kept and SHA-256
 // verified on both ends (stream hashes and per-file manifests), staging

@@ -109,6 +109,9 @@ func newClient(cfg Config, o *options) (*Client, error) {
 		if _, err := c.loadIdentities(hop); err != nil {
 			return nil, err
 		}
+		if err := o.policy.checkFiles(hop); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -326,6 +329,13 @@ func (c *Client) Run(ctx context.Context, cmd transport.Command) (transport.Resu
 	start := c.o.now()
 	res := transport.Result{Host: c.t.name, Cmd: cmd.String()}
 	fail := func(err error) (transport.Result, error) {
+		if dl, ok := cctx.Deadline(); ok && !time.Now().Before(dl) {
+			// The deadline passed, so cctx is done or about to be: the
+			// dial's connection deadline (the same instant) may have
+			// fired first. Wait for it, so that an expired cmd.Timeout
+			// is reported as such wherever it struck.
+			<-cctx.Done()
+		}
 		if terr := transport.TimeoutErr(cctx, c.t.name, cmd); terr != nil {
 			err = terr
 		}

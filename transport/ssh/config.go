@@ -47,7 +47,10 @@ type Config struct {
 	// WithPassphrase. Listed files must exist.
 	IdentityFiles []string `yaml:"identity_files,omitempty" json:"identity_files,omitempty"`
 	// KnownHostsFiles are the known_hosts files host keys are checked
-	// against (missing files count as empty).
+	// against. With the Strict policy each listed file must exist (New
+	// fails with ErrKnownHostsMissing); when the list is empty and
+	// ConfigFile's UserKnownHostsFile (or ~/.ssh/known_hosts) is used
+	// instead, at least one of those must.
 	KnownHostsFiles []string `yaml:"known_hosts_files,omitempty" json:"known_hosts_files,omitempty"`
 	// UseAgent offers the keys of the ssh-agent listening on AgentSocket
 	// (or the agent given with WithAgent).
@@ -140,6 +143,7 @@ type target struct {
 	identityFiles []string
 	idOptional    bool // identity files came from ssh_config: skip missing ones
 	knownHosts    []string
+	khOptional    bool // known_hosts files came from ssh_config or the default: one must exist
 	jumps         []target
 }
 
@@ -278,6 +282,7 @@ func resolveWith(c Config, sc *ssh_config.Config, depth int) (target, error) {
 	}
 	khs := c.KnownHostsFiles
 	if len(khs) == 0 {
+		t.khOptional = true
 		for _, v := range getAll("UserKnownHostsFile") {
 			khs = append(khs, strings.Fields(v)...)
 		}

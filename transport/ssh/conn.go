@@ -212,6 +212,9 @@ func classifyDial(ctx context.Context, t target, err error) error {
 // errors: host key problems are permanent, auth rejection is
 // transport.ErrAuthFailed, a stall is transport.ErrTimeout.
 func classifyHandshake(ctx context.Context, t target, hc *hostKeyCheck, err error) error {
+	if mm := hc.algorithmMismatch(err); mm != nil {
+		return backoff.Permanent(mm)
+	}
 	switch {
 	case hc.err != nil:
 		return backoff.Permanent(hc.err)

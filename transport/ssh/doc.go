@@ -6,7 +6,11 @@
 // (below sshd's MaxSessions). Host keys are always verified against
 // known_hosts files: an unknown host is refused with
 // transport.ErrUnknownHostKey unless the TrustOnFirstUse policy records
-// it, and a changed key is always refused with transport.ErrHostKeyChanged.
+// it, and a changed key is always refused with transport.ErrHostKeyChanged
+// (so is a host that offers no key of the types known_hosts holds for it:
+// the offered algorithms are pinned to those). Under the strict policy a
+// missing known_hosts file is ErrKnownHostsMissing, naming it, before any
+// host is dialled.
 // Authentication uses identity files (encrypted ones through
 // WithPassphrase), an ssh-agent, or both; a rejection is
 // transport.ErrAuthFailed. The operator's OpenSSH client configuration is

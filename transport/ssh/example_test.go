@@ -13,19 +13,22 @@ import (
 )
 
 // A Config can come from the operator's OpenSSH client configuration;
-// New reads it but does not connect.
+// New reads it but does not connect. A known_hosts file that does not
+// exist is refused there, before any host is dialled.
 func ExampleNew() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
-	cfgFile := filepath.Join(dir, "config")
+	cfgFile, known := filepath.Join(dir, "config"), filepath.Join(dir, "known_hosts")
+	_ = os.WriteFile(known, nil, 0o644) // ssh-keyscan output, checked by hand
 	_ = os.WriteFile(cfgFile, []byte(`Host fe1
   HostName 192.0.2.10
   Port 2222
   User oneadmin
   ProxyJump bastion
-  UserKnownHostsFile /etc/upgradekit/known_hosts
 Host bastion
   HostName 192.0.2.1
+Host *
+  UserKnownHostsFile `+known+`
 `), 0o644)
 
 	cfg := sshx.NewConfig("fe1")
@@ -38,7 +41,13 @@ Host bastion
 	}
 	defer c.Close()
 	fmt.Println(c.Host(), c.Addr())
-	// Output: fe1 192.0.2.10:2222
+
+	cfg.KnownHostsFiles = []string{filepath.Join(dir, "known_hosts.typo")}
+	_, err = sshx.New(cfg)
+	fmt.Println(errors.Is(err, sshx.ErrKnownHostsMissing))
+	// Output:
+	// fe1 192.0.2.10:2222
+	// true
 }
 
 // Run a command on a host. A non-zero exit is data; transport.Output turns

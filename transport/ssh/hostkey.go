@@ -3,6 +3,7 @@ package ssh
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,12 @@ import (
 
 	"github.com/upgradekit/upgradekit/transport"
 )
+
+// ErrKnownHostsMissing: a known_hosts file the Strict policy must check
+// host keys against does not exist, so every host would be refused as
+// unknown. New and Pool.Get report it, naming the file, before any host
+// is dialled.
+var ErrKnownHostsMissing = errors.New("known_hosts file missing")
 
 // HostKeyPolicy decides what happens to a host key that no known_hosts
 // entry covers. A key that differs from a known one is always refused
@@ -66,7 +73,8 @@ func (p *HostKeyPolicy) load(files []string) (ssh.HostKeyCallback, error) {
 	return cb, nil
 }
 
-// Strict refuses unknown hosts with transport.ErrUnknownHostKey. It is
+// Strict refuses unknown hosts with transport.ErrUnknownHostKey, and
+// known_hosts files that do not exist with ErrKnownHostsMissing. It is
 // the default.
 func Strict() *HostKeyPolicy { return &HostKeyPolicy{} }
 
@@ -76,13 +84,34 @@ func Strict() *HostKeyPolicy { return &HostKeyPolicy{} }
 // strictly against it.
 func TrustOnFirstUse(file string) *HostKeyPolicy { return &HostKeyPolicy{tofuFile: file} }
 
+// checkFiles refuses, under the Strict policy, a hop whose known_hosts
+// files are missing: each one listed in Config.KnownHostsFiles, or all of
+// those taken from the OpenSSH configuration (or its default).
+func (p *HostKeyPolicy) checkFiles(t target) error {
+	if p.tofuFile != "" {
+		return nil
+	}
+	var missing []error
+	for _, f := range t.knownHosts {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, err)
+		}
+	}
+	if len(missing) == 0 || (t.khOptional && len(missing) < len(t.knownHosts)) {
+		return nil
+	}
+	return fmt.Errorf("ssh: host %s: %w: %w", t.name, ErrKnownHostsMissing, errors.Join(missing...))
+}
+
 // hostKeyCheck verifies one hop's host key and remembers why it refused
 // one, so that the handshake error can be classified at the source.
 type hostKeyCheck struct {
 	host   string // name for messages
 	policy *HostKeyPolicy
 	cb     ssh.HostKeyCallback
-	err    error // set when the callback refused the key
+	files  []string              // the known_hosts files read
+	known  []knownhosts.KnownKey // the keys they hold for the host
+	err    error                 // set when the callback refused the key
 }
 
 // newHostKeyCheck loads the known_hosts files (missing ones count as
@@ -98,7 +127,7 @@ func newHostKeyCheck(name, addr string, files []string, p *HostKeyPolicy) (*host
 			existing = append(existing, f)
 		}
 	}
-	hc := &hostKeyCheck{host: name, policy: p}
+	hc := &hostKeyCheck{host: name, policy: p, files: existing}
 	if len(existing) > 0 {
 		cb, err := p.load(existing)
 		if err != nil {
@@ -136,6 +165,7 @@ func (hc *hostKeyCheck) algorithms(addr string) []string {
 	if !ok || len(ke.Want) == 0 {
 		return nil
 	}
+	hc.known = ke.Want
 	var algos []string
 	for _, k := range ke.Want {
 		for _, a := range algorithmsFor(k.Key.Type()) {
@@ -184,7 +214,11 @@ func (hc *hostKeyCheck) check(hostname string, remote net.Addr, key ssh.PublicKe
 			}
 			return nil
 		}
-		hc.err = fmt.Errorf("host %s: %w: %s %s", hc.host, transport.ErrUnknownHostKey, key.Type(), fp)
+		where := fmt.Sprintf("is in none of %q", hc.files)
+		if len(hc.files) == 0 {
+			where = "and no known_hosts file was given"
+		}
+		hc.err = fmt.Errorf("host %s: %w: %s %s %s", hc.host, transport.ErrUnknownHostKey, key.Type(), fp, where)
 		return hc.err
 	}
 	if _, ok := errors.AsType[*knownhosts.RevokedError](err); ok {
@@ -207,4 +241,22 @@ func (p *HostKeyPolicy) record(hostname string, key ssh.PublicKey) error {
 	}
 	_, err = f.WriteString(knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n")
 	return errors.Join(err, f.Close())
+}
+
+// algorithmMismatch turns the handshake's failure to agree on a host key
+// algorithm into the key-changed error it is: the known_hosts files pin
+// the host to the types of the keys they hold, and the host offers none
+// of them (its keys were replaced by keys of another type, or it is
+// another host). nil when err is not that.
+func (hc *hostKeyCheck) algorithmMismatch(err error) error {
+	ne, ok := errors.AsType[*ssh.AlgorithmNegotiationError](err)
+	if !ok || ne.What != "host key" || len(hc.known) == 0 {
+		return nil
+	}
+	var have []string
+	for _, k := range hc.known {
+		have = append(have, fmt.Sprintf("%s %s (%s:%d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+	}
+	return fmt.Errorf("host %s: %w: it offers only %s host keys, known_hosts has %s",
+		hc.host, transport.ErrHostKeyChanged, strings.Join(ne.RequestedAlgorithms, ", "), strings.Join(have, ", "))
 }

@@ -106,13 +106,63 @@ func TestHostKeys(t *testing.T) {
 
 	t.Run("unknown host refused", func(t *testing.T) {
 		t.Parallel()
-		for _, files := range [][]string{{empty}, {filepath.Join(dir, "missing")}} {
+		cfg := hostConfig(b, h)
+		cfg.KnownHostsFiles = []string{empty}
+		_, err := newClient(t, cfg).Run(t.Context(), transport.Cmd("true"))
+		require.ErrorIs(t, err, transport.ErrUnknownHostKey)
+		assert.NotErrorIs(t, err, transport.ErrHostKeyChanged)
+		assert.Contains(t, err.Error(), empty, "names the files it looked in")
+	})
+	// A missing known_hosts file is named before any host is dialled,
+	// not reported later as an unknown host key.
+	t.Run("missing known_hosts file", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(dir, "missing")
+		rec := &recordingDialer{}
+		for _, files := range [][]string{{missing}, {b.KnownHostsFile, missing}} {
 			cfg := hostConfig(b, h)
 			cfg.KnownHostsFiles = files
-			_, err := newClient(t, cfg).Run(t.Context(), transport.Cmd("true"))
-			require.ErrorIs(t, err, transport.ErrUnknownHostKey)
-			assert.NotErrorIs(t, err, transport.ErrHostKeyChanged)
+			_, err := sshx.New(cfg, sshx.WithDialer(rec))
+			require.ErrorIs(t, err, sshx.ErrKnownHostsMissing)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			assert.Contains(t, err.Error(), missing)
+			assert.NotErrorIs(t, err, transport.ErrUnknownHostKey)
 		}
+		// Through an OpenSSH configuration: one of its files is enough.
+		sshCfg := filepath.Join(t.TempDir(), "config")
+		require.NoError(t, os.WriteFile(sshCfg, []byte("UserKnownHostsFile "+missing+" "+b.KnownHostsFile+"\n"), 0o600))
+		cfg := hostConfig(b, h)
+		cfg.KnownHostsFiles, cfg.ConfigFile = nil, sshCfg
+		_, err := newClient(t, cfg).Run(t.Context(), transport.Cmd("true"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(sshCfg, []byte("UserKnownHostsFile "+missing+"\n"), 0o600))
+		_, err = sshx.New(cfg)
+		require.ErrorIs(t, err, sshx.ErrKnownHostsMissing)
+		// TOFU creates its file: nothing needs to exist.
+		cfg.KnownHostsFiles = []string{missing}
+		_, err = sshx.New(cfg, sshx.WithHostKeyPolicy(sshx.TrustOnFirstUse(filepath.Join(t.TempDir(), "tofu"))))
+		require.NoError(t, err)
+		assert.Empty(t, rec.take(), "no host was dialled")
+	})
+	// known_hosts holds a key of another type than the host offers: the
+	// algorithms are pinned to the known type, so the handshake finds no
+	// common host key algorithm, which is a changed key.
+	t.Run("known key of another type", func(t *testing.T) {
+		t.Parallel()
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		pub, err := ssh.NewPublicKey(&priv.PublicKey)
+		require.NoError(t, err)
+		kh := filepath.Join(t.TempDir(), "known_hosts")
+		require.NoError(t, os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(h.HostPort())}, pub)+"\n"), 0o644))
+		cfg := hostConfig(b, h)
+		cfg.KnownHostsFiles = []string{kh}
+		_, err = newClient(t, cfg).Run(t.Context(), transport.Cmd("true"))
+		require.ErrorIs(t, err, transport.ErrHostKeyChanged)
+		assert.NotErrorIs(t, err, transport.ErrUnknownHostKey)
+		assert.Contains(t, err.Error(), "ssh-ed25519")
+		assert.Contains(t, err.Error(), ssh.FingerprintSHA256(pub))
+		assert.Contains(t, err.Error(), kh+":1")
 	})
 	t.Run("changed key refused even with TOFU", func(t *testing.T) {
 		t.Parallel()
@@ -460,17 +510,51 @@ func TestCancelStopsRemoteCommand(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+// The connection is up before the timed command, so the timeout can
+// only expire in the command (which never ends by itself): however loaded
+// the machine, the error is the command's *TimeoutError.
 func TestCommandTimeout(t *testing.T) {
 	t.Parallel()
 	b := newBed(t, 1, nil)
 	c := newClient(t, hostConfig(b, b.Hosts[0]))
-	cmd := transport.Cmd("sleep", "30")
+	require.NoError(t, c.Connect(t.Context()))
+	cmd := transport.Cmd("sleep", "3600")
 	cmd.Timeout = 200 * time.Millisecond
 	_, err := c.Run(t.Context(), cmd)
 	require.ErrorIs(t, err, transport.ErrTimeout)
 	te, ok := errors.AsType[*transport.TimeoutError](err)
-	require.True(t, ok)
+	require.True(t, ok, "%v", err)
 	assert.Equal(t, "h0", te.Host)
+	assert.Equal(t, cmd.Timeout, te.After)
+	require.NoError(t, t.Context().Err())
+}
+
+// A command timeout that expires during the handshake (here: sshd frozen,
+// so it never ends) is still the command's *TimeoutError: the handshake's
+// connection deadline is the command's, and whichever of the two fires
+// first, the error says the command timed out. Several clients race it.
+func TestCommandTimeoutDuringHandshake(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 1, nil)
+	h := b.Hosts[0]
+	require.NoError(t, h.Pause())
+	t.Cleanup(func() { _ = h.Resume() })
+	cfg := hostConfig(b, h)
+	cfg.ConnectTimeout = time.Hour
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			cmd := transport.Cmd("true")
+			cmd.Timeout = 100 * time.Millisecond
+			_, err := newClient(t, cfg).Run(t.Context(), cmd)
+			assert.ErrorIs(t, err, transport.ErrTimeout)
+			te, ok := errors.AsType[*transport.TimeoutError](err)
+			if assert.True(t, ok, "%v", err) {
+				assert.Equal(t, cmd.Timeout, te.After)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestDialContextThroughHost(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/transport/ssh"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
 )
@@ -35,7 +36,7 @@ zone:
     - {name: fe3, address: 10.0.0.13, server_id: 7}
   hypervisors:
     - {name: kvm1, address: 10.0.1.1}
-    - {name: lxc1, kind: lxc}
+    - {name: lxc1, address: lxc1.example, kind: lxc}
 `
 
 func TestParseFile(t *testing.T) {
@@ -52,7 +53,7 @@ func TestParseFile(t *testing.T) {
 	assert.Equal(t, "pw", inv.DB.Password.Reveal())
 	z := inv.Zones[0]
 	assert.Equal(t, []int{0, 1, 7}, []int{z.Frontends[0].ServerID, z.Frontends[1].ServerID, z.Frontends[2].ServerID})
-	assert.Equal(t, "lxc1", z.Hypervisors[1].Address)
+	assert.Equal(t, "lxc1.example", z.Hypervisors[1].Address)
 	assert.Equal(t, "fe2", f.Zones[0].Leader)
 }
 
@@ -61,15 +62,63 @@ func TestParseFileErrors(t *testing.T) {
 	assert.Error(t, err, "unknown keys are refused")
 	_, err = ParseFile([]byte("zone: {id: 0}\nzones: [{id: 1}]\n"))
 	assert.Error(t, err)
-	f, err := ParseFile([]byte("target: 7.4.1\nrepository: {url: x, token_env: TEST_UNSET_TOKEN_VAR}\nzone: {frontends: [{name: a}]}\n"))
+	f, err := ParseFile([]byte("target: 7.4.1\nrepository: {url: x, token_env: TEST_UNSET_TOKEN_VAR}\nzone: {frontends: [{name: a, address: a}]}\n"))
 	require.NoError(t, err)
 	_, err = f.Inventory()
 	assert.ErrorContains(t, err, "TEST_UNSET_TOKEN_VAR is not set")
-	f, err = ParseFile([]byte("target: 7.4.1\nrepository: {url: x}\nzone: {frontends: [{name: a}]}\n"))
+	f, err = ParseFile([]byte("target: 7.4.1\nrepository: {url: x}\nzone: {frontends: [{name: a, address: a}]}\n"))
 	require.NoError(t, err)
 	inv, err := f.Inventory()
 	require.NoError(t, err)
 	assert.Equal(t, -1, inv.Zones[0].Frontends[0].ServerID, "a lone front-end is solo")
+}
+
+// Inventory mistakes that would send commands to the wrong machine, or a
+// token into a URL, are refused with ha.ErrInvalidInventory before any
+// host is contacted.
+func TestInventoryRefusesAmbiguousHosts(t *testing.T) {
+	t.Parallel()
+	const head = "target: 7.4.1\nrepository: {url: 'https://enterprise.opennebula.io/repo/{series}/Ubuntu/24.04'}\n"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"two front-ends at one address", head + "zone:\n  frontends:\n    - {name: fe1, address: 10.0.0.11}\n    - {name: fe2, address: 10.0.0.11}\n",
+			"front-ends fe1 and fe2 have the same address 10.0.0.11"},
+		{"front-end without address", head + "zone:\n  frontends:\n    - {name: fe1, address: 10.0.0.11}\n    - {name: fe2}\n",
+			`front-end "fe2" has no address`},
+		{"hypervisor without address", head + "zone:\n  frontends: [{name: fe1, address: 10.0.0.11}]\n  hypervisors: [{name: kvm1}]\n",
+			`hypervisor "kvm1" has no address`},
+		{"token in a query string", "target: 7.4.1\nrepository: {url: 'https://enterprise.opennebula.io/repo/{series}/Ubuntu/24.04?token=s3cr3t'}\n" +
+			"zone: {frontends: [{name: fe1, address: 10.0.0.11}]}\n", "query string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, err := ParseFile([]byte(tt.file))
+			require.NoError(t, err)
+			_, err = f.Inventory()
+			require.ErrorIs(t, err, ha.ErrInvalidInventory)
+			assert.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "s3cr3t")
+		})
+	}
+}
+
+// A known_hosts file named in the inventory that does not exist is
+// refused, naming it, when the SSH clients are built: no host is dialled
+// (127.0.0.1:1 would refuse the connection).
+func TestSSHHostsMissingKnownHosts(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "known_hosts")
+	f, err := ParseFile([]byte("target: 7.4.1\nrepository: {url: x}\nssh: {user: root, known_hosts: [" + missing + "]}\n" +
+		"zone: {frontends: [{name: fe1, address: '127.0.0.1:1'}]}\n"))
+	require.NoError(t, err)
+	inv, err := f.Inventory()
+	require.NoError(t, err)
+	_, _, err = SSHHosts(f, inv)
+	require.ErrorIs(t, err, ssh.ErrKnownHostsMissing)
+	assert.ErrorContains(t, err, missing)
+	assert.NotContains(t, err.Error(), "refused")
 }
 
 func TestExitCode(t *testing.T) {

@@ -154,6 +154,9 @@ func secret(file, env, what string) (transport.Secret, error) {
 
 // Inventory converts the file into the procedures' inventory. Front-ends
 // without server_id get 0, 1, 2... in file order (-1 for a lone one).
+// Every host needs an address (an IP or a DNS name, with an optional
+// port): a host's name is never looked up in its place. Errors match
+// ha.ErrInvalidInventory, and come before any host is contacted.
 func (f File) Inventory() (ha.Inventory, error) {
 	tok, err := secret(f.Repository.TokenFile, f.Repository.TokenEnv, "repository token")
 	if err != nil {
@@ -171,6 +174,7 @@ func (f File) Inventory() (ha.Inventory, error) {
 		}
 		inv.DB = &onedb.Conn{Backend: onedb.MySQL, Server: d.Server, Port: d.Port, User: d.User, DBName: d.Name, Password: pw}
 	}
+	var noAddr []error
 	for _, zf := range f.Zones {
 		z := ha.Zone{ID: zf.ID, Name: zf.Name, Endpoint: zf.Endpoint}
 		for i, fe := range zf.Frontends {
@@ -181,22 +185,20 @@ func (f File) Inventory() (ha.Inventory, error) {
 			if fe.ServerID != nil {
 				id = *fe.ServerID
 			}
-			addr := fe.Address
-			if addr == "" {
-				addr = fe.Name
+			if fe.Address == "" {
+				noAddr = append(noAddr, fmt.Errorf("%w: zone %d: front-end %q has no address", ha.ErrInvalidInventory, zf.ID, fe.Name))
 			}
-			z.Frontends = append(z.Frontends, ha.Frontend{Name: fe.Name, Address: addr, ServerID: id})
+			z.Frontends = append(z.Frontends, ha.Frontend{Name: fe.Name, Address: fe.Address, ServerID: id})
 		}
 		for _, h := range zf.Hypervisors {
-			addr := h.Address
-			if addr == "" {
-				addr = h.Name
+			if h.Address == "" {
+				noAddr = append(noAddr, fmt.Errorf("%w: zone %d: hypervisor %q has no address", ha.ErrInvalidInventory, zf.ID, h.Name))
 			}
-			z.Hypervisors = append(z.Hypervisors, ha.Hypervisor{Name: h.Name, Address: addr, Kind: h.Kind})
+			z.Hypervisors = append(z.Hypervisors, ha.Hypervisor{Name: h.Name, Address: h.Address, Kind: h.Kind})
 		}
 		inv.Zones = append(inv.Zones, z)
 	}
-	return inv, inv.Validate()
+	return inv, errors.Join(append(noAddr, inv.Validate())...)
 }
 
 // Sudo reports whether root commands go through sudo (default true).

@@ -3,6 +3,7 @@ package nebula
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -107,11 +108,33 @@ func (inv Inventory) Validate() error {
 		bad("repository URL is empty")
 	} else if strings.Contains(inv.Repository.URL, "@") {
 		bad("repository URL must not carry credentials: put the token in Repository.Token")
+	} else if strings.ContainsAny(inv.Repository.URL, "?#") {
+		// A token in a query string (?token=...) would reach the
+		// repository file, apt's output and the logs.
+		bad("repository URL must not carry a query string or fragment: put the token in Repository.Token")
 	}
 	if len(inv.Zones) == 0 {
 		bad("no zone")
 	}
 	names := map[string]bool{}
+	// Two front-ends (or two hypervisors) at one address would be one
+	// machine upgraded, stopped and counted twice. A front-end may also
+	// be a hypervisor (a converged node).
+	feAddrs, hvAddrs := map[string]string{}, map[string]string{} // address -> host name
+	sameAddr := func(addrs map[string]string, what, name, addr string) {
+		if addr == "" {
+			return
+		}
+		key := strings.ToLower(addr)
+		if h, p, err := net.SplitHostPort(addr); err == nil {
+			key = net.JoinHostPort(strings.ToLower(h), p)
+		}
+		if other, ok := addrs[key]; ok {
+			bad("%s %s and %s have the same address %s", what, other, name, addr)
+			return
+		}
+		addrs[key] = name
+	}
 	zoneIDs := map[int]bool{}
 	for _, z := range inv.Zones {
 		if zoneIDs[z.ID] {
@@ -130,6 +153,7 @@ func (inv Inventory) Validate() error {
 				bad("host name %q used twice", f.Name)
 			}
 			names[f.Name] = true
+			sameAddr(feAddrs, "front-ends", f.Name, f.Address)
 			if len(z.Frontends) > 1 && f.ServerID < 0 {
 				bad("front-end %s: HA member needs SERVER_ID >= 0", f.Name)
 			}
@@ -146,6 +170,7 @@ func (inv Inventory) Validate() error {
 				bad("host name %q used twice", h.Name)
 			}
 			names[h.Name] = true
+			sameAddr(hvAddrs, "hypervisors", h.Name, h.Address)
 			if k := h.Kind; k != "" && k != "kvm" && k != "lxc" {
 				bad("hypervisor %s: kind %q is not kvm or lxc", h.Name, k)
 			}

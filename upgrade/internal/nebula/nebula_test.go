@@ -43,6 +43,16 @@ func TestValidate(t *testing.T) {
 		{"bad target", func(i *Inventory) { i.Target = "latest" }, "target"},
 		{"no repo", func(i *Inventory) { i.Repository.URL = "" }, "repository URL is empty"},
 		{"token in url", func(i *Inventory) { i.Repository.URL = "https://tok@enterprise.opennebula.io/repo" }, "credentials"},
+		{"token in query", func(i *Inventory) { i.Repository.URL = "https://enterprise.opennebula.io/repo?token=tok" }, "query string"},
+		{"token in fragment", func(i *Inventory) { i.Repository.URL = "https://enterprise.opennebula.io/repo#tok" }, "query string"},
+		{"two front-ends at one address", func(i *Inventory) { i.Zones[0].Frontends[2].Address = "10.0.0.11" }, "front-ends fe1 and fe3 have the same address 10.0.0.11"},
+		{"same address, other case and port", func(i *Inventory) {
+			i.Zones[0].Frontends[0].Address, i.Zones[0].Frontends[1].Address = "FE.example:22", "fe.example:22"
+		}, "front-ends fe1 and fe2 have the same address"},
+		{"two hypervisors at one address", func(i *Inventory) {
+			i.Zones[0].Hypervisors[0].Address, i.Zones[0].Hypervisors[1].Address = "10.0.1.1", "10.0.1.1"
+		}, "hypervisors kvm1 and lxc1"},
+		{"converged front-end and hypervisor", func(i *Inventory) { i.Zones[0].Hypervisors[0].Address = "10.0.0.11" }, ""},
 		{"no zone", func(i *Inventory) { i.Zones = nil }, "no zone"},
 		{"dup name", func(i *Inventory) { i.Zones[0].Hypervisors[0].Name = "fe1" }, "used twice"},
 		{"dup server id", func(i *Inventory) { i.Zones[0].Frontends[1].ServerID = 0 }, "SERVER_ID 0 used twice"},
