@@ -140,3 +140,20 @@ func TestFederatedRestoreReplacesLogdb(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(string(dump), "INSERT INTO `logdb`"))
 }
+
+// TestDumpCarriesLog: a backup holds the Raft log (logdb rows), so a
+// follower restored from it shares the leader's history.
+func TestDumpCarriesLog(t *testing.T) {
+	t.Parallel()
+	c, err := HA(3, "7.2.0")
+	require.NoError(t, err)
+	ok(t, c, "fe1", "onehost", "disable", "0")
+	ok(t, c, "fe1", "onehost", "enable", "0")
+	d := c.st.Nodes["fe1"].DB
+	got, fed, err := readDump(writeDump(d, "localhost", false, time.Unix(0, 0)))
+	require.NoError(t, err)
+	assert.False(t, fed)
+	assert.Equal(t, d.Log, got.Log)
+	assert.Equal(t, []string{"host_pool"}, got.Log[len(got.Log)-1].Tables)
+	assert.Equal(t, [3]int64{d.LogBase, d.BaseTerm, d.LogIndex}, [3]int64{got.LogBase, got.BaseTerm, got.LogIndex})
+}
