@@ -29,6 +29,17 @@ const (
 	RaftStateRow   = "RAFT_STATE"
 )
 
+// LocalTables are the tables oned writes outside the Raft log, so they
+// differ between the servers of a running HA zone: RaftLogTable, and the
+// monitoring tables, which only the leader's monitor daemon fills
+// (src/monitor/src/monitor/HostMonitorManager.cc ignores monitoring
+// unless it leads; src/monitor/src/data_model/HostRPCPool.cc and
+// VMRPCPool.cc write them with SqlDB::exec_local_wr, never replicated),
+// disabled hosts included. In OpenNebula release-7.4.0 every other
+// exec_local_wr is a bootstrap CREATE TABLE. Checksums leaves them out by
+// default.
+func LocalTables() []string { return []string{RaftLogTable, "host_monitoring", "vm_monitoring"} }
+
 // A ChecksumOption changes what Checksums covers.
 type ChecksumOption interface {
 	applyChecksum(*checksumOptions) error
@@ -116,10 +127,10 @@ type TableChecksums struct {
 }
 
 // Checksums fingerprints every base table, routine and trigger of the
-// database. By default the Raft-local state is left out (see RaftLogTable,
-// RaftStateTable): after a full restore and a restart the followers apply
-// the leader's SQL, so every other table must match, while those two
-// diverge by design. Options: ExcludeTables, ExcludeRows,
+// database. By default what each server writes on its own is left out
+// (LocalTables, and the RaftStateTable row RaftStateRow): after a full
+// restore and a restart the followers apply the leader's SQL, so every
+// other table must match, while those diverge by design. Options: ExcludeTables, ExcludeRows,
 // NoDefaultExclusions.
 //
 // CHECKSUM TABLE is not transactional across tables: take checksums while
@@ -136,7 +147,9 @@ func (db *DB) Checksums(ctx context.Context, opts ...ChecksumOption) (TableCheck
 		}
 	}
 	if !o.noDefaults {
-		o.tables[RaftLogTable] = true
+		for _, t := range LocalTables() {
+			o.tables[t] = true
+		}
 		if f := o.rows[RaftStateTable]; f.column == "" || f.column == "name" {
 			f.column = "name"
 			f.values = append(f.values, RaftStateRow)

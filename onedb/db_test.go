@@ -91,6 +91,8 @@ CREATE TABLE user_pool (oid INTEGER PRIMARY KEY, name VARCHAR(128), body MEDIUMT
 CREATE TABLE vm_pool (oid INTEGER PRIMARY KEY, name VARCHAR(128), body MEDIUMTEXT, uid INTEGER, gid INTEGER, state INTEGER, lcm_state INTEGER, owner_u INTEGER, group_u INTEGER, other_u INTEGER);
 CREATE TABLE host_pool (oid INTEGER PRIMARY KEY, name VARCHAR(128), body MEDIUMTEXT, state INTEGER, uid INTEGER, gid INTEGER, cid INTEGER);
 CREATE TABLE logdb (log_index BIGINT UNSIGNED PRIMARY KEY, term INTEGER, sqlcmd MEDIUMTEXT, timestamp INTEGER, fed_index BIGINT UNSIGNED, applied BOOLEAN);
+CREATE TABLE host_monitoring (hid INTEGER, last_mon_time INTEGER, body MEDIUMTEXT, PRIMARY KEY(hid, last_mon_time));
+CREATE TABLE vm_monitoring (vmid INTEGER, last_poll INTEGER, body MEDIUMTEXT, PRIMARY KEY(vmid, last_poll));
 CREATE TABLE system_attributes (name VARCHAR(128) PRIMARY KEY, body MEDIUMTEXT);
 CREATE TABLE audit (id INTEGER AUTO_INCREMENT PRIMARY KEY, vm INTEGER, note VARCHAR(64));
 CREATE TRIGGER vm_audit AFTER UPDATE ON vm_pool FOR EACH ROW INSERT INTO audit (vm, note) VALUES (NEW.oid, 'updated');
@@ -109,6 +111,8 @@ INSERT INTO logdb VALUES (1, 3, 'eJwrzs9NVSjJL8nMS1coLkksSgEAMeAFow==', 17637208
 INSERT INTO logdb VALUES (2, 3, 'eJwrzs9NVSjJL8nMS1coLkksSgEAMeAFpA==', 1763720801, 18446744073709551615, 1);
 INSERT INTO system_attributes VALUES ('RAFT_STATE', '<RAFT_STATE><TERM>3</TERM><VOTEDFOR>0</VOTEDFOR></RAFT_STATE>');
 INSERT INTO system_attributes VALUES ('HOOK_LOG', '<HOOKS/>');
+INSERT INTO host_monitoring VALUES (0, 1763720800, '<MONITORING/>');
+INSERT INTO vm_monitoring VALUES (0, 1763720800, '<MONITORING/>');
 `
 
 var dbSeq atomic.Int64
@@ -281,8 +285,8 @@ func TestChecksumsCopyAndDifferences(t *testing.T) {
 	lsum, err := ldb.Checksums(ctx)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"audit", "db_versioning", "host_pool", "local_db_versioning", "system_attributes", "user_pool", "vm_pool"},
-		keys(lsum.Tables), "logdb is excluded by default")
-	assert.Equal(t, []string{"logdb", "system_attributes rows with name in [RAFT_STATE]"}, lsum.Excluded)
+		keys(lsum.Tables), "logdb and the monitoring tables are excluded by default")
+	assert.Equal(t, []string{"host_monitoring", "logdb", "vm_monitoring", "system_attributes rows with name in [RAFT_STATE]"}, lsum.Excluded)
 	assert.Contains(t, lsum.Triggers, "vm_audit")
 	assert.Contains(t, lsum.Routines, "PROCEDURE count_vms")
 	assert.ElementsMatch(t, keys(lsum.Tables), keys(lsum.Definitions), "one definition per checksummed table")
@@ -323,6 +327,8 @@ func TestChecksumsCopyAndDifferences(t *testing.T) {
 			want: []Difference{{"routine", "PROCEDURE count_vms", "missing on follower"}}, routine: []string{"PROCEDURE count_vms"}},
 		{name: "raft state ignored by default",
 			change: "UPDATE system_attributes SET body = '<RAFT_STATE><TERM>4</TERM><VOTEDFOR>2</VOTEDFOR></RAFT_STATE>' WHERE name = 'RAFT_STATE'; DELETE FROM logdb WHERE log_index = 1"},
+		{name: "leader-only monitoring ignored by default",
+			change: "INSERT INTO host_monitoring VALUES (0, 1763720900, '<MONITORING/>'); DELETE FROM vm_monitoring"},
 		{name: "other system attribute counts",
 			change: "UPDATE system_attributes SET body = '<HOOKS><X/></HOOKS>' WHERE name = 'HOOK_LOG'",
 			want:   []Difference{{"table", "system_attributes", "differs"}}, tables: []string{"system_attributes"}},

@@ -283,7 +283,6 @@ func (p *proc) onedbRestore(conn *dbConn, o parsed, args []string) int {
 		}
 		m.Pushed = sha256hex(writeDump(d, "", false, time.Time{}))
 		conn.n.DB = d
-		p.markNeedsReset(conn.n)
 		p.outf("MySQL DB %s at %s restored.\n", d.Name, conn.server)
 		return 0
 	}
@@ -301,11 +300,17 @@ func (p *proc) onedbRestore(conn *dbConn, o parsed, args []string) int {
 			}
 		}
 		t.DB.Shared = d.Shared
-		t.DB.FedLogIndex = d.FedLogIndex
+		// The federated dump ends with `mysqldump ... logdb
+		// --where="fed_index!=-1"` (src/onedb/onedb_backend.rb backup):
+		// fed_index is BIGINT UNSIGNED (src/sql/OneDB.cc
+		// log_db_bootstrap), so the condition matches every row and
+		// the restore drops the slave's logdb for the master's whole
+		// log. RAFT_STATE (term, vote) stays the slave's.
+		t.DB.Log, t.DB.LogBase, t.DB.BaseTerm = d.Log, d.LogBase, d.BaseTerm
+		t.DB.LogIndex, t.DB.Commit, t.DB.FedLogIndex = d.LogIndex, d.LogIndex, d.FedLogIndex
 	} else {
 		t.DB = d
 	}
-	p.markNeedsReset(t)
 	p.outf("MySQL DB %s at %s restored.\n", d.Name, conn.server)
 	return 0
 }
@@ -466,16 +471,4 @@ func (p *proc) onedbFsck(conn *dbConn, o parsed) int {
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-// markNeedsReset: a follower whose DB was replaced while its leader kept
-// running needs `onezone server-reset` before the leader replicates to it.
-func (p *proc) markNeedsReset(t *node) {
-	if _, zid, sid, _, _, err := t.onedConf(); err == nil && sid >= 0 {
-		if z := p.c.zone(zid); z != nil && z.server(sid) != nil {
-			if l := leaderOf(p.c.members(z)); l != nil && l != t {
-				t.NeedsReset = true
-			}
-		}
-	}
 }

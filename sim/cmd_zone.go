@@ -185,18 +185,32 @@ func cmdOnezone(p *proc) int {
 			p.errf("[one.zone.addserver] Servers have to be added through the target zone endpoints\n")
 			return 255
 		}
+		// The new ID is the largest in the zone's stored SERVER_POOL + 1,
+		// computed each time the zone is loaded (include/ZoneServer.h
+		// ZoneServers(Template*), add_server): a deleted highest ID is
+		// given out again.
+		sid := 0
+		for _, x := range z.Servers {
+			sid = max(sid, x.ID+1)
+		}
 		err := c.write(p, n, "one.zone.addserver", false, func(*database) error {
-			s := &server{ID: z.NextSID, Name: name, Endpoint: rpc}
+			s := &server{ID: sid, Name: name, Endpoint: rpc}
 			if cmpVersion(n.version(), "7.2.0") >= 0 {
 				g := grpc
 				s.GRPC = &g
 			}
-			z.NextSID++
 			z.Servers = append(z.Servers, s)
 			return nil
 		})
 		if err != nil {
 			return p.apiFail(err)
+		}
+		// ZoneAPI::add_server (src/rm/api/ZoneAPI.cc) updates the zone
+		// (its own log record) before RaftManager::add_server sets the
+		// server's next index to the last record + 1: a follower seeded
+		// before the server-add misses that record until the next write.
+		if l := c.zoneLeader(z); l != nil && l.SID >= 0 {
+			l.setNext(sid, l.DB.LogIndex+1)
 		}
 		if z.Mode != "STANDALONE" {
 			c.fedWrite(func(*database) {})
@@ -231,21 +245,30 @@ func cmdOnezone(p *proc) int {
 		if sub == "server-reset" {
 			method, verb = "one.zone.resetserver", "reset"
 		}
-		err := c.write(p, n, method, false, func(*database) error {
-			if sub == "server-del" {
+		if sub == "server-reset" {
+			// ZoneAPI::reset_server writes nothing: it calls
+			// RaftManager::reset_index, which sets the server's next
+			// index to the last record + 1 on a leader (src/rm/api/
+			// ZoneAPI.cc, src/raft/RaftManager.cc).
+			if n.OnedZone != z.ID {
+				p.errf("[%s] Servers have to be deleted through the target zone endpoints\n", method)
+				return 255
+			}
+			if n.Role == RaftLeader {
+				n.setNext(s.ID, n.DB.LogIndex+1)
+			}
+		} else {
+			err := c.write(p, n, method, false, func(*database) error {
 				z.Servers = slices.DeleteFunc(z.Servers, func(x *server) bool { return x == s })
 				return nil
+			})
+			if err != nil {
+				return p.apiFail(err)
 			}
-			for _, m := range c.members(z) {
-				if m.SID == s.ID {
-					m.NeedsReset = false
-					m.CatchUpAt = p.now()
-				}
+			if l := c.zoneLeader(z); l != nil {
+				delete(l.Next, s.ID)
 			}
-			return nil
-		})
-		if err != nil {
-			return p.apiFail(err)
+			c.removeRunning(z, s.ID, p.now())
 		}
 		c.tick(p.now())
 		if o.has("verbose") {

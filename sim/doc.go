@@ -46,6 +46,20 @@
 // VIP following the leader, package upgrades, VMs settling and hosts being
 // monitored over time.
 //
+// Replication follows the Raft log (OpenNebula/one src/raft, src/sql/LogDB.cc):
+// each replicated write is a logdb record naming the tables it changed,
+// and a follower gets the records after the last one both logs agree on,
+// only when the leader has a record at or past that follower's next index
+// (heartbeats carry none): a follower seeded before `onezone server-add`
+// misses that command's own record until the next write, and a stale seed
+// catches up by log matching without server-reset (which only resets the
+// next index). The leader's monitor daemon writes host_monitoring and
+// vm_monitoring on the leader alone, outside the log. server-add gives the
+// zone's highest server ID + 1; a server deleted while its oned runs
+// campaigns with a higher term every election timeout and deposes the
+// leader until it is stopped. `onedb restore --federated` replaces the
+// slave's whole logdb with the master's.
+//
 // Time is virtual: every command advances the Clock by a realistic cost,
 // and waiting code advances it with Clock.Sleep or Clock.NewTimer (a
 // backoff.Timer). onedb's backups, restores and upgrade index work cost

@@ -61,7 +61,11 @@ func writeDump(d *database, server string, federated bool, now time.Time) []byte
 		table("local_db_versioning", "oid,version,timestamp,comment,is_slave", ver(d.Local, true))
 		table("system_attributes", "name,body", [][]string{{"RAFT_STATE", fmt.Sprintf("%d %d %d %d", d.Term, d.VotedFor, d.LogIndex, d.Commit)}})
 	}
-	table("logdb", "log_index,fed_index", [][]string{{strconv.FormatInt(d.LogIndex, 10), strconv.FormatInt(d.FedLogIndex, 10)}})
+	var logdb [][]string
+	for _, r := range d.logRows() {
+		logdb = append(logdb, []string{strconv.FormatInt(r.Index, 10), strconv.FormatInt(r.Term, 10), r.Tables, strconv.FormatInt(r.Fed, 10)})
+	}
+	table("logdb", "log_index,term,tables,fed_index", logdb)
 	names := slices.Sorted(maps.Keys(d.Tables))
 	for _, t := range names {
 		if federated && !slices.Contains(federatedTables, t) {
@@ -152,15 +156,16 @@ func (d *database) load(table string, rows [][]string) error {
 		}
 	case "logdb":
 		for _, r := range rows {
-			if len(r) != 2 {
+			if len(r) != 4 {
 				return errBadDump
 			}
 			li, err1 := strconv.ParseInt(r[0], 10, 64)
-			fi, err2 := strconv.ParseInt(r[1], 10, 64)
-			if err1 != nil || err2 != nil {
+			tm, err2 := strconv.ParseInt(r[1], 10, 64)
+			fi, err3 := strconv.ParseInt(r[3], 10, 64)
+			if err1 != nil || err2 != nil || err3 != nil {
 				return errBadDump
 			}
-			d.LogIndex, d.FedLogIndex = li, fi
+			d.loadLogRow(logRow{Index: li, Term: tm, Tables: r[2], Fed: fi})
 		}
 	default:
 		m := d.Tables[table]

@@ -16,6 +16,10 @@ func FuzzReadDump(f *testing.F) {
 	d := c.st.Nodes["fe1"].DB
 	f.Add(string(writeDump(d, "localhost", false, time.Unix(0, 0))))
 	f.Add(string(writeDump(d, "localhost", true, time.Unix(0, 0))))
+	withLog := d.clone()
+	withLog.appendRecord(withLog.Term, []string{"host_pool", "vm_pool"})
+	withLog.appendRecord(withLog.Term+1, nil)
+	f.Add(string(writeDump(withLog, "localhost", false, time.Unix(0, 0))))
 	f.Add("-- upgradekit-sim federated=false bootstrapped=true\nUSE `x`;\nINSERT INTO `t` VALUES ('a\\'b','c\\\\'),('1','2');\n")
 	f.Add("INSERT INTO `db_versioning` VALUES ('x','y');")
 	f.Fuzz(func(t *testing.T, s string) {

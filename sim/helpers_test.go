@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,6 +74,16 @@ func section(t testing.TB, name, header string) string {
 		s = strings.TrimSuffix(s, "\n")
 	}
 	return s
+}
+
+// replicated drops the tables oned never replicates (localTables) from
+// table checksums: the leader's monitoring differs from its followers'.
+func replicated(m map[string]string) map[string]string {
+	out := maps.Clone(m)
+	for _, t := range localTables {
+		delete(out, t)
+	}
+	return out
 }
 
 // withNode runs f on node name's state under the cloud lock.

@@ -197,7 +197,7 @@ func (m *mirrorState) push(ctx context.Context, d *database) error {
 		"db_versioning":       "oid INT PRIMARY KEY, version VARCHAR(256), timestamp BIGINT, comment VARCHAR(1024)",
 		"local_db_versioning": "oid INT PRIMARY KEY, version VARCHAR(256), timestamp BIGINT, comment VARCHAR(1024), is_slave BOOLEAN",
 		"system_attributes":   "name VARCHAR(128) PRIMARY KEY, body MEDIUMTEXT",
-		"logdb":               "log_index BIGINT PRIMARY KEY, fed_index BIGINT",
+		"logdb":               "log_index BIGINT PRIMARY KEY, term BIGINT, tables TEXT, fed_index BIGINT",
 	}
 	want := map[string]string{}
 	maps.Copy(want, fixed)
@@ -220,7 +220,9 @@ func (m *mirrorState) push(ctx context.Context, d *database) error {
 		exec("INSERT INTO local_db_versioning VALUES (?,?,?,?,?)", r.OID, r.Version, r.Timestamp.Unix(), r.Comment, r.IsSlave)
 	}
 	exec("INSERT INTO system_attributes VALUES ('RAFT_STATE', ?)", fmt.Sprintf("%d %d %d %d", d.Term, d.VotedFor, d.LogIndex, d.Commit))
-	exec("INSERT INTO logdb VALUES (?, ?)", d.LogIndex, d.FedLogIndex)
+	for _, r := range d.logRows() {
+		exec("INSERT INTO logdb VALUES (?, ?, ?, ?)", r.Index, r.Term, r.Tables, r.Fed)
+	}
 	for _, t := range slices.Sorted(maps.Keys(d.Tables)) {
 		for _, k := range slices.Sorted(maps.Keys(d.Tables[t])) {
 			exec("INSERT INTO "+quoteIdent(t)+" VALUES (?, ?)", k, d.Tables[t][k])
@@ -261,7 +263,7 @@ func (m *mirrorState) read(ctx context.Context) (*database, error) {
 		case "system_attributes":
 			q = "SELECT name, body FROM system_attributes"
 		case "logdb":
-			q = "SELECT log_index, fed_index FROM logdb"
+			q = "SELECT log_index, term, tables, fed_index FROM logdb ORDER BY log_index"
 		default:
 			q = "SELECT oid, body FROM " + quoteIdent(t)
 		}
@@ -285,10 +287,12 @@ func (m *mirrorState) read(ctx context.Context) (*database, error) {
 					d.Local = append(d.Local, r)
 				}
 			case "logdb":
-				if err := rs.Scan(&d.LogIndex, &d.FedLogIndex); err != nil {
+				var r logRow
+				if err := rs.Scan(&r.Index, &r.Term, &r.Tables, &r.Fed); err != nil {
 					rs.Close()
 					return nil, err
 				}
+				d.loadLogRow(r)
 			default:
 				var k, v string
 				if err := rs.Scan(&k, &v); err != nil {

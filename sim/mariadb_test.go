@@ -63,7 +63,7 @@ func TestMariaDBMirror(t *testing.T) {
 	// A replicated write changes both real databases alike.
 	ok(t, c, "fe1", "onehost", "disable", "0")
 	a2, b2 := realChecksums(t, s1, u1, p1), realChecksums(t, s2, u2, p2)
-	assert.Equal(t, a2, b2)
+	assert.Equal(t, replicated(a2), replicated(b2))
 	assert.NotEqual(t, a["host_pool"], a2["host_pool"])
 
 	// fe2 misses writes while stopped: one row differs.
@@ -89,7 +89,7 @@ func TestMariaDBMirror(t *testing.T) {
 	require.NoError(t, err)
 	m2, err := c.TableChecksums("fe2")
 	require.NoError(t, err)
-	assert.Equal(t, m1, m2, "the model read the restored tables back")
+	assert.Equal(t, replicated(m1), replicated(m2), "the model read the restored tables back")
 	assert.Equal(t, 0, do(t, c, "fe2", "onedb", "version").ExitCode)
 
 	// A broken file fails like the real client.

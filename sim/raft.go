@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -81,10 +82,16 @@ func (c *Cloud) tick(now time.Time) {
 			c.settle(n.DB, now)
 		}
 	}
+	for _, z := range c.st.Zones {
+		if l := c.zoneLeader(z); l != nil {
+			c.monitor(l, now)
+		}
+	}
 	c.st.Now = now
 }
 
 func (c *Cloud) tickZone(z *zone, now time.Time) {
+	c.campaignRemoved(z, now)
 	ms := c.members(z)
 	leader := leaderOf(ms)
 	if leader == nil && len(ms) >= z.majority() && len(z.Servers) > 0 {
@@ -121,6 +128,58 @@ func (c *Cloud) tickZone(z *zone, now time.Time) {
 	c.observe(z, now)
 }
 
+// removeRunning marks the running oned of zone z with server ID sid,
+// just deleted from the zone, as removed: the leader stops its heartbeat
+// and replica threads at once (RaftManager::delete_server), so it hears
+// nothing from now on.
+func (c *Cloud) removeRunning(z *zone, sid int, now time.Time) {
+	for _, n := range c.st.Nodes {
+		if !n.Hypervisor && n.onedUp() && n.OnedZone == z.ID && n.SID == sid && z.server(sid) == nil {
+			n.Removed = true
+			n.Role = RaftFollower
+			n.ElectAt = now.Add(electionTimeout)
+		}
+	}
+}
+
+// campaignRemoved models servers deleted from z while their oned runs.
+// Such a server never gets the record that deletes it, so it keeps the
+// old member list; without heartbeats it times out
+// (RaftManager::timer_action) and asks for votes with a higher term
+// (request_vote). Every server that hears a higher term turns follower
+// (ZoneAPI::vote calls RaftManager::follower), the leader included, so
+// the zone loses its leader and elects again; the removed server's log
+// is behind, so it never wins, and it tries again after each election
+// timeout until it is stopped. Stop a follower before deleting it.
+func (c *Cloud) campaignRemoved(z *zone, now time.Time) {
+	for _, name := range c.sortedNodes() {
+		n := c.st.Nodes[name]
+		if !n.Removed || !n.onedUp() || n.OnedZone != z.ID || z.server(n.SID) != nil {
+			continue
+		}
+		for i := 0; i < 100 && !now.Before(n.ElectAt); i++ {
+			at := n.ElectAt
+			n.Role = RaftCandidate
+			n.DB.Term++
+			n.DB.VotedFor = int64(n.SID)
+			n.ElectAt = at.Add(electionTimeout)
+			c.onedLogAt(n, at, "RRM", "E", "Failed to get heartbeat from leader. Starting election proccess")
+			for _, m := range c.members(z) {
+				if m.DB.Term >= n.DB.Term {
+					continue
+				}
+				m.Role = RaftFollower
+				m.DB.Term, m.DB.VotedFor = n.DB.Term, -1
+				if e := at.Add(electionTimeout); e.After(m.ElectAt) {
+					m.ElectAt = e
+				}
+				c.onedLogAt(m, at, "ReM", "I", fmt.Sprintf("New term (%d) discovered from candidate %d", n.DB.Term, n.SID))
+				c.observe(z, at)
+			}
+		}
+	}
+}
+
 // elect makes the member with the most complete log leader at time at.
 func (c *Cloud) elect(z *zone, ms []*node, at time.Time) *node {
 	win := ms[0]
@@ -137,8 +196,13 @@ func (c *Cloud) elect(z *zone, ms []*node, at time.Time) *node {
 	c.onedLogAt(win, at, "RCM", "I", fmt.Sprintf("Got majority of votes"))
 	c.onedLogAt(win, at, "RCM", "I", fmt.Sprintf("Becoming leader of the zone. Last log record: %d last applied record: %d", win.DB.LogIndex, win.DB.Commit))
 	c.onedLogAt(win, at, "RCM", "I", "oned is now the leader of the zone")
+	win.Next = map[int]int64{}
+	for _, s := range z.Servers {
+		if s.ID != win.SID {
+			win.setNext(s.ID, win.DB.LogIndex+1)
+		}
+	}
 	for _, m := range ms {
-		m.NeedsReset = false
 		if m == win {
 			continue
 		}
@@ -158,35 +222,94 @@ func (c *Cloud) catchUp(leader, f *node, now time.Time) {
 	if f.Role != RaftFollower {
 		f.Role = RaftFollower
 	}
-	if f.Stuck || f.NeedsReset || now.Before(f.CatchUpAt) {
+	if f.Stuck || now.Before(f.CatchUpAt) {
 		if f.DB.Term < leader.DB.Term && !f.Stuck {
 			f.DB.Term, f.DB.VotedFor = leader.DB.Term, leader.DB.VotedFor
 		}
 		return
 	}
-	if f.DB.LogIndex == leader.DB.LogIndex && f.DB.Term == leader.DB.Term && f.DB.Commit == leader.DB.Commit {
+	f.DB.Term, f.DB.VotedFor = leader.DB.Term, leader.DB.VotedFor
+	if leader.DB.LogIndex < leader.nextIndex(f.SID) {
+		// Nothing to send: heartbeats carry no record and no log
+		// consistency check (src/raft/ReplicaThread.cc
+		// HeartBeatThread::replicate sends index 0), so a follower
+		// that misses records only gets them with the next write.
 		return
 	}
 	c.replicateTo(leader, f)
 }
 
-// replicateTo makes f's database equal to leader's (Raft replication of
-// every record f missed).
-func (c *Cloud) replicateTo(leader, f *node) {
-	f.DB = leader.DB.clone()
+// nextIndex is the index of the next record the leader sends to server
+// sid (RaftManager's next map, src/raft/RaftManager.cc): set to the
+// leader's last record + 1 when it becomes leader, when the server is
+// added (add_server, called after the zone update's own record) and on
+// server-reset (reset_index).
+func (n *node) nextIndex(sid int) int64 {
+	if v, ok := n.Next[sid]; ok {
+		return v
+	}
+	return n.DB.LogIndex + 1
 }
 
-// replicateRecord applies one log record to a follower that was in step
-// with the leader: the changed tables and the Raft indexes.
-func (c *Cloud) replicateRecord(leader, f *node) {
+func (n *node) setNext(sid int, v int64) {
+	if n.Next == nil {
+		n.Next = map[int]int64{}
+	}
+	n.Next[sid] = v
+}
+
+// replicateTo brings follower f up to the leader's last record the way
+// the leader's replica thread does: it sends the record at the follower's
+// next index, the follower refuses it when its own record before it has
+// another term ("Previous log record missmatch", src/rm/api/ZoneAPI.cc
+// ZoneAPI::replicate_log), the leader steps back one record and retries
+// (RaftManager::replicate_failure) until both logs match, then sends
+// every later record; the follower drops its own records from the first
+// conflicting one (LogDB::delete_log_records) and applies the leader's.
+// SQL it applied from records it dropped is not undone. A follower that
+// needs a record the leader no longer holds is never caught up
+// ("Failed to load log record", ReplicaThread.cc).
+func (c *Cloud) replicateTo(leader, f *node) {
 	l, d := leader.DB, f.DB
+	m := min(d.LogIndex, l.LogIndex)
+	for ; m > 0; m-- {
+		lt, ok := l.termAt(m)
+		if !ok {
+			return
+		}
+		if ft, ok := d.termAt(m); ok && ft == lt {
+			break
+		}
+	}
+	if m < l.LogBase {
+		return
+	}
+	changed := map[string]bool{}
+	for _, r := range l.Log {
+		if r.Index > m {
+			for _, t := range r.Tables {
+				changed[t] = true
+			}
+		}
+	}
+	for t := range changed {
+		if rows, ok := l.Tables[t]; ok {
+			d.Tables[t] = cloneRows(rows)
+		} else {
+			delete(d.Tables, t)
+		}
+	}
+	d.truncateLog(m)
+	for _, r := range l.Log {
+		if r.Index > m {
+			d.Log = append(d.Log, r.clone())
+		}
+	}
 	d.Name, d.Bootstrapped = l.Name, l.Bootstrapped
 	d.Shared, d.Local = slices.Clone(l.Shared), slices.Clone(l.Local)
 	d.Term, d.VotedFor, d.LogIndex, d.Commit, d.FedLogIndex = l.Term, l.VotedFor, l.LogIndex, l.Commit, l.FedLogIndex
 	d.Pending = d.Pending || l.Pending
-	for t := range l.dirty {
-		d.Tables[t] = cloneRows(l.Tables[t])
-	}
+	leader.setNext(f.SID, l.LogIndex+1)
 }
 
 // observe records API and write availability transitions of z at time at.
@@ -250,25 +373,15 @@ func (c *Cloud) write(p *proc, n *node, method string, exempt bool, apply func(d
 			return &apiError{method, "Cannot replicate log record on followers"}
 		}
 	}
-	before := leader.DB.LogIndex
 	leader.DB.dirty = map[string]bool{}
 	defer func() { leader.DB.dirty = nil }()
 	if err := apply(leader.DB); err != nil {
 		return err
 	}
 	if leader.SID >= 0 && len(z.Servers) > 0 {
-		leader.DB.LogIndex++
+		leader.DB.appendRecord(leader.DB.Term, slices.Sorted(maps.Keys(leader.DB.dirty)))
 		leader.DB.Commit = leader.DB.LogIndex
-		for _, m := range c.members(z) {
-			if m == leader || m.Stuck || m.NeedsReset || p.now().Before(m.CatchUpAt) {
-				continue
-			}
-			if m.DB.LogIndex == before && m.DB.Term == leader.DB.Term {
-				c.replicateRecord(leader, m)
-			} else {
-				c.replicateTo(leader, m)
-			}
-		}
+		c.syncZone(z, leader)
 	}
 	return nil
 }
@@ -299,16 +412,26 @@ func (c *Cloud) fedWrite(apply func(db *database)) {
 			sl.DB.Tables[t] = cloneRows(ml.DB.Tables[t])
 		}
 		sl.DB.FedLogIndex = ml.DB.FedLogIndex
-		sl.DB.LogIndex++
+		sl.DB.appendRecord(sl.DB.Term, federatedTables)
 		sl.DB.Commit = sl.DB.LogIndex
 		c.syncZone(z, sl)
 	}
 }
 
+// syncZone sends the leader's new records to every running follower of
+// z that can take them. The federated index travels with the record that
+// carries it.
 func (c *Cloud) syncZone(z *zone, leader *node) {
 	now := c.clock.Now()
 	for _, m := range c.members(z) {
-		if m != leader && !m.Stuck && !m.NeedsReset && !now.Before(m.CatchUpAt) {
+		if m == leader || m.Stuck || now.Before(m.CatchUpAt) {
+			continue
+		}
+		if m.DB.LogIndex == leader.DB.LogIndex {
+			m.DB.FedLogIndex = leader.DB.FedLogIndex
+			continue
+		}
+		if leader.DB.LogIndex >= leader.nextIndex(m.SID) {
 			c.replicateTo(leader, m)
 		}
 	}
@@ -455,6 +578,7 @@ func (c *Cloud) stopOned(n *node) {
 	wasLeader := n.Role == RaftLeader
 	_ = n.FS.Remove("/var/lock/one/one", false)
 	n.Role = RaftFollower
+	n.Removed = false
 	z := c.zone(n.OnedZone)
 	if z == nil {
 		return
@@ -468,6 +592,49 @@ func (c *Cloud) stopOned(n *node) {
 			at := now.Add(electionTimeout + time.Duration(m.SID)*300*time.Millisecond)
 			if at.After(m.ElectAt) {
 				m.ElectAt = at
+			}
+		}
+	}
+}
+
+// Monitoring periods of the monitor daemon (src/monitor/etc/monitord.conf
+// PROBES_PERIOD MONITOR_HOST and MONITOR_VM).
+const (
+	monitorHostPeriod = 120 * time.Second
+	monitorVMPeriod   = 30 * time.Second
+)
+
+// monitor writes the monitoring records the leader's (or a solo
+// front-end's) monitor daemon stores: host_monitoring and vm_monitoring
+// rows go to its own database only, never through the Raft log
+// (HostRPCPool.cc and VMRPCPool.cc update_monitoring use exec_local_wr),
+// and only the leader monitors (HostMonitorManager.cc monitor_host and
+// monitor_vm return unless is_leader). Offline hosts are skipped;
+// disabled ones are still monitored.
+func (c *Cloud) monitor(n *node, now time.Time) {
+	d := n.DB
+	if d == nil || !d.Bootstrapped {
+		return
+	}
+	row := func(table, id string) {
+		if d.Tables[table] == nil {
+			d.Tables[table] = map[string]string{}
+		}
+		d.Tables[table][id] = fmt.Sprintf("<MONITORING><ID>%s</ID><TIMESTAMP>%d</TIMESTAMP></MONITORING>", id, now.Unix())
+	}
+	if now.Sub(n.HostsMonitoredAt) >= monitorHostPeriod {
+		n.HostsMonitoredAt = now
+		for _, h := range d.hosts() {
+			if hn := c.st.Nodes[h.Name]; h.State != HostOffline && hn != nil && !hn.Unreachable {
+				row("host_monitoring", strconv.Itoa(h.ID))
+			}
+		}
+	}
+	if now.Sub(n.VMsMonitoredAt) >= monitorVMPeriod {
+		n.VMsMonitoredAt = now
+		for _, vm := range d.vms() {
+			if vm.State == 3 {
+				row("vm_monitoring", strconv.Itoa(vm.ID))
 			}
 		}
 	}

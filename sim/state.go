@@ -47,7 +47,6 @@ type zone struct {
 	VIP      string    `json:"vip"`
 	Template []kv      `json:"template"`
 	Servers  []*server `json:"servers"`
-	NextSID  int       `json:"next_sid"`
 	// MembersChangedAt is when the set of running oneds last changed.
 	MembersChangedAt time.Time `json:"members_changed_at"`
 	APIUp            bool      `json:"api_up"`
@@ -106,12 +105,21 @@ type node struct {
 	UnitsChanged bool `json:"units_changed,omitempty"`
 
 	// Raft runtime (meaningful while oned runs).
-	Role       int       `json:"role"`
-	SID        int       `json:"sid"`         // SERVER_ID oned started with
-	OnedZone   int       `json:"oned_zone"`   // ZONE_ID oned started with
-	ElectAt    time.Time `json:"elect_at"`    // when it times out without a leader
-	CatchUpAt  time.Time `json:"catch_up_at"` // when it has caught up with the leader
-	NeedsReset bool      `json:"needs_reset,omitempty"`
+	Role      int       `json:"role"`
+	SID       int       `json:"sid"`         // SERVER_ID oned started with
+	OnedZone  int       `json:"oned_zone"`   // ZONE_ID oned started with
+	ElectAt   time.Time `json:"elect_at"`    // when it times out without a leader
+	CatchUpAt time.Time `json:"catch_up_at"` // when it has caught up with the leader
+	// Next is, on a leader, the index of the next record it sends to each
+	// server (see nextIndex).
+	Next map[int]int64 `json:"next,omitempty"`
+	// Removed: oned runs with a server ID its zone no longer has; it was
+	// deleted while running and campaigns with the member list it kept
+	// (see campaignRemoved).
+	Removed bool `json:"removed,omitempty"`
+	// When its monitor daemon last wrote host and VM monitoring.
+	HostsMonitoredAt time.Time `json:"hosts_monitored_at,omitzero"`
+	VMsMonitoredAt   time.Time `json:"vms_monitored_at,omitzero"`
 
 	Unreachable bool `json:"unreachable,omitempty"`
 	// Materialized: the node's files were copied to the real file system.
@@ -144,20 +152,118 @@ type verRow struct {
 
 // database is the content of one front-end's OpenNebula database.
 type database struct {
-	Name         string                       `json:"name"`
-	Bootstrapped bool                         `json:"bootstrapped"`
-	Shared       []verRow                     `json:"shared"`
-	Local        []verRow                     `json:"local"`
-	Term         int64                        `json:"term"`
-	VotedFor     int64                        `json:"voted_for"`
-	LogIndex     int64                        `json:"log_index"`
-	Commit       int64                        `json:"commit"`
-	FedLogIndex  int64                        `json:"fed_log_index"`
-	Tables       map[string]map[string]string `json:"tables"`
+	Name         string   `json:"name"`
+	Bootstrapped bool     `json:"bootstrapped"`
+	Shared       []verRow `json:"shared"`
+	Local        []verRow `json:"local"`
+	Term         int64    `json:"term"`
+	VotedFor     int64    `json:"voted_for"`
+	LogIndex     int64    `json:"log_index"`
+	Commit       int64    `json:"commit"`
+	FedLogIndex  int64    `json:"fed_log_index"`
+	// Log holds the Raft log records after LogBase, in order; the records
+	// up to LogBase are only known to be of BaseTerm's history.
+	Log      []logRecord                  `json:"log,omitempty"`
+	LogBase  int64                        `json:"log_base,omitempty"`
+	BaseTerm int64                        `json:"base_term,omitempty"`
+	Tables   map[string]map[string]string `json:"tables"`
 	// Pending: some VM is settling or some host awaits monitoring.
 	Pending bool `json:"pending,omitempty"`
 	// dirty lists the tables changed by the write being applied.
 	dirty map[string]bool
+}
+
+// logRecord is one row of logdb (src/sql/OneDB.cc log_db_bootstrap): its
+// index, the term it was written in and the tables its SQL changed.
+type logRecord struct {
+	Index  int64    `json:"i"`
+	Term   int64    `json:"t"`
+	Tables []string `json:"tables,omitempty"`
+}
+
+func (r logRecord) clone() logRecord {
+	r.Tables = slices.Clone(r.Tables)
+	return r
+}
+
+// localTables are written by oned with SqlDB::exec_local_wr outside the
+// Raft log, so they are never replicated: the monitoring tables, which
+// the leader's monitor daemon alone fills (HostMonitorManager.cc
+// monitor_host/monitor_vm return unless is_leader; HostRPCPool.cc and
+// VMRPCPool.cc update_monitoring use exec_local_wr), and logdb itself.
+// Every other exec_local_wr in release-7.4.0 is a bootstrap CREATE TABLE.
+var localTables = []string{"host_monitoring", "vm_monitoring", "logdb"}
+
+// appendRecord writes the next log record, changing tables, in term.
+func (d *database) appendRecord(term int64, tables []string) {
+	var repl []string
+	for _, t := range tables {
+		if !slices.Contains(localTables, t) {
+			repl = append(repl, t)
+		}
+	}
+	if d.LogIndex != d.LogBase+int64(len(d.Log)) {
+		d.LogBase, d.Log = d.LogIndex, nil
+	}
+	d.LogIndex++
+	d.Log = append(d.Log, logRecord{Index: d.LogIndex, Term: term, Tables: repl})
+}
+
+// termAt returns the term of record i, false when d does not hold it.
+func (d *database) termAt(i int64) (int64, bool) {
+	if len(d.Log) == 0 && i <= d.LogIndex {
+		return d.BaseTerm, true
+	}
+	if i <= d.LogBase {
+		return d.BaseTerm, true
+	}
+	k := i - d.LogBase - 1
+	if k < int64(len(d.Log)) && d.Log[k].Index == i {
+		return d.Log[k].Term, true
+	}
+	return 0, false
+}
+
+// logRow is a row of the model's logdb: the base (Tables "-": the records
+// up to Index, of history Term, and the federated index) or a record.
+type logRow struct {
+	Index, Term int64
+	Tables      string
+	Fed         int64
+}
+
+// logRows returns d's logdb rows, the base first.
+func (d *database) logRows() []logRow {
+	base := d.LogBase
+	if len(d.Log) == 0 {
+		base = d.LogIndex
+	}
+	rows := []logRow{{Index: base, Term: d.BaseTerm, Tables: "-", Fed: d.FedLogIndex}}
+	for _, r := range d.Log {
+		rows = append(rows, logRow{Index: r.Index, Term: r.Term, Tables: strings.Join(r.Tables, " "), Fed: -1})
+	}
+	return rows
+}
+
+// loadLogRow adds a row written by logRows, in order.
+func (d *database) loadLogRow(r logRow) {
+	if r.Tables == "-" {
+		d.LogBase, d.BaseTerm, d.FedLogIndex, d.Log = r.Index, r.Term, r.Fed, nil
+	} else {
+		d.Log = append(d.Log, logRecord{Index: r.Index, Term: r.Term, Tables: strings.Fields(r.Tables)})
+	}
+	d.LogIndex = r.Index
+}
+
+// truncateLog drops the records after index m.
+func (d *database) truncateLog(m int64) {
+	if len(d.Log) == 0 || m < d.LogBase {
+		d.LogBase, d.Log = m, nil
+		return
+	}
+	if k := m - d.LogBase; k < int64(len(d.Log)) {
+		d.Log = d.Log[:k]
+	}
 }
 
 func (d *database) touch(table string) {
@@ -171,6 +277,10 @@ func (d *database) clone() *database {
 	c.dirty = nil
 	c.Shared = slices.Clone(d.Shared)
 	c.Local = slices.Clone(d.Local)
+	c.Log = make([]logRecord, len(d.Log))
+	for i, r := range d.Log {
+		c.Log[i] = r.clone()
+	}
 	c.Tables = make(map[string]map[string]string, len(d.Tables))
 	for t, rows := range d.Tables {
 		m := make(map[string]string, len(rows))

@@ -209,7 +209,6 @@ func (c *Cloud) addZone(spec Spec, zs ZoneSpec, vmID *int) error {
 			}
 			z.Servers = append(z.Servers, s)
 		}
-		z.NextSID = len(zs.Frontends)
 	}
 	c.st.Zones = append(c.st.Zones, z)
 
@@ -218,6 +217,8 @@ func (c *Cloud) addZone(spec Spec, zs ZoneSpec, vmID *int) error {
 	if !ha {
 		db.Term, db.LogIndex, db.Commit = 0, 0, 0
 	} else {
+		// The records so far: one history per zone.
+		db.LogBase, db.BaseTerm = db.LogIndex, db.Term
 		db.VotedFor = int64(zs.Leader)
 	}
 	dv := dbVersion(spec.Version)
@@ -292,6 +293,11 @@ func (c *Cloud) addZone(spec Spec, zs ZoneSpec, vmID *int) error {
 			n.Role = RaftFollower
 			if i == zs.Leader {
 				n.Role = RaftLeader
+				for _, sv := range z.Servers {
+					if sv.ID != i {
+						n.setNext(sv.ID, db.LogIndex+1)
+					}
+				}
 			}
 		} else {
 			n.Role = RaftSolo

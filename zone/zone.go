@@ -148,8 +148,10 @@ func setState(ctx context.Context, t transport.Transport, zoneID int, verb strin
 	return nil
 }
 
-// ServerAdd adds an HA server to the zone and returns its new server ID.
-// It runs, in order:
+// ServerAdd adds an HA server to the zone and returns its new server ID:
+// oned gives the zone's highest server ID + 1, recomputed from the stored
+// server list on every load (OpenNebula/one include/ZoneServer.h), so the
+// ID of a deleted highest server is given out again. It runs, in order:
 //
 //	onezone list -x
 //	onezone server-add <zoneID> --name <name> --rpc <rpc> [--grpc-endpoint <grpc>]

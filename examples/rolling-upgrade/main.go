@@ -122,7 +122,7 @@ func upgradeZone(ctx context.Context, o *options, stdout, stderr io.Writer) (int
 				simul.PrintDowntime(w)
 			}
 			if o.mode == "rejoin" && runErr == nil && !o.DryRun {
-				fmt.Fprintln(w, "note: the re-added followers have new server IDs (see `onezone show`): update the inventory's server_id")
+				fmt.Fprintln(w, "note: onezone server-add gave the re-added followers their server IDs again (the zone's highest + 1 at each add; see `onezone show`): check the inventory's server_id")
 			}
 		},
 		Advice: func(runErr error) string {

@@ -21,8 +21,8 @@ func TestSimulatedRejoin(t *testing.T) {
 	clitest.Succeeds(t, run, []string{"--mode", "rejoin"},
 		"leader/start   <- point of no return",
 		"rejoin/fe3/join",
-		"write downtime 31.5",
-		"new server IDs",
+		"write downtime 31.48",
+		"gave the re-added followers their server IDs again",
 	)
 }
 

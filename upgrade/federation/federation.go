@@ -495,7 +495,13 @@ func fedCopyStep(k *nebula.Kit, name, from, to string) upgrade.Step {
 // fedRestoreStep restores the master's federated backup on a slave's
 // leader with `onedb restore --federated` (FACTS §6.3 step 5): the shared
 // tables and their version arrive from the master, `onedb upgrade` then
-// migrates only the local ones. Rollback is the backup step's (the whole
+// migrates only the local ones. The restore also replaces the slave's
+// whole logdb with the master's: the backup dumps logdb with
+// --where="fed_index!=-1", which matches every row of that unsigned
+// column (OpenNebula/one src/onedb/onedb_backend.rb, src/sql/OneDB.cc),
+// so the zone's followers no longer share the leader's log; they are
+// re-seeded from the leader's backup taken after it (onedb-backup, then
+// followers/<f>/restore). Rollback is the backup step's (the whole
 // pre-upgrade database is restored).
 func fedRestoreStep(k *nebula.Kit, name, node string) upgrade.Step {
 	return nebula.Step(name, "onedb restore --federated of the master's backup (ONE_XMLRPC=localhost)",

@@ -232,3 +232,35 @@ func TestFederationPreflightOutOfSync(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrPreflight)
 	assert.Empty(t, zoneCommands(c))
 }
+
+// TestFederatedRestoreReseedsFollowers: `onedb restore --federated`
+// replaces the slave leader's whole logdb with the master's (its
+// `fed_index!=-1` dump condition matches every row of an unsigned
+// column), so the slave's followers must be re-seeded from the leader
+// after it: their restore runs after the fed-restore and the backup of
+// the upgraded leader, and they end on the leader's log.
+func TestFederatedRestoreReseedsFollowers(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.2.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	pos := map[string]int{}
+	for i, s := range p.Steps() {
+		pos[s] = i
+	}
+	for _, f := range []string{"ge-fe1", "ge-fe3"} {
+		restore := "zone-100/followers/" + f + "/upgrade/restore"
+		require.Contains(t, pos, restore)
+		assert.Greater(t, pos[restore], pos["zone-100/leader/fed-restore"], f)
+		assert.Greater(t, pos[restore], pos["zone-100/leader/onedb-backup"], f)
+	}
+	before := status(t, c, "ge-fe2").LogIndex
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	l := status(t, c, "ge-fe2")
+	assert.Less(t, l.LogIndex, before, "the slave leader runs on the master's log")
+	for _, f := range []string{"ge-fe1", "ge-fe3"} {
+		assert.Equal(t, l.LogIndex, status(t, c, f).LogIndex, f)
+	}
+}

@@ -84,7 +84,7 @@ func TestKillAndResumeAtEveryStep(t *testing.T) {
 			for _, f := range []string{"fe2", "fe3"} {
 				s, err := cl.c.TableChecksums(f)
 				require.NoError(t, err)
-				assert.Equal(t, l, s, f)
+				assert.Equal(t, replicated(l), replicated(s), f)
 			}
 			assert.Equal(t, hostStates(t, newClusterStates(t)), hostStates(t, cl.c))
 			require.Len(t, rep.Downtime, 2, "one window per service across the crash: %+v", rep.Downtime)

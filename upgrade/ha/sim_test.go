@@ -3,6 +3,7 @@ package ha_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -10,11 +11,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upgradekit/upgradekit/host"
+	"github.com/upgradekit/upgradekit/onedb"
 	"github.com/upgradekit/upgradekit/sim"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
 	"github.com/upgradekit/upgradekit/upgrade/internal/nebula/nebulatest"
 )
+
+// replicated drops the tables oned writes outside the Raft log
+// (onedb.LocalTables): the leader's monitoring differs from its
+// followers'.
+func replicated(m map[string]string) map[string]string {
+	out := maps.Clone(m)
+	for _, t := range onedb.LocalTables() {
+		delete(out, t)
+	}
+	return out
+}
 
 // cluster is a simulated 3-node HA cloud at 7.2.0 with its plan to 7.4.1.
 type cluster struct {
@@ -70,7 +83,7 @@ func TestHAUpgradeSimulator(t *testing.T) {
 	for _, f := range []string{"fe2", "fe3"} {
 		s, err := c.TableChecksums(f)
 		require.NoError(t, err)
-		assert.Equal(t, l, s, f)
+		assert.Equal(t, replicated(l), replicated(s), f)
 	}
 	assert.Equal(t, map[string]host.State{"kvm1": host.StateMonitored, "kvm2": host.StateMonitored, "kvm3": host.StateDisabled}, before)
 	assert.Equal(t, before, hostStates(t, c))

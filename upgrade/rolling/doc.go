@@ -20,8 +20,9 @@
 //     `onedb upgrade`, oned started, the one-server election); then each
 //     follower is re-seeded from a fresh backup of the leader (`onedb
 //     restore -f` with ONE_XMLRPC=localhost) and added back (`onezone
-//     server-add` → new ID → SERVER_ID in its oned.conf → start → `onezone
-//     server-reset`), one at a time, until it is in sync.
+//     server-add` → ID read back → SERVER_ID in its oned.conf → start →
+//     `onezone server-reset` → a harmless replicated write that sends it
+//     server-add's own record), one at a time, until it is in sync.
 //
 // Both plans run on the upgrade engine: preflight checks, dry-run, the
 // journal (resume after a crash), rollback (RejoinPlan up to the leader's

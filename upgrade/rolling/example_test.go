@@ -55,8 +55,8 @@ func ExamplePlan() {
 }
 
 // A break-and-rejoin minor upgrade: writes stop for the leader's database
-// upgrade and, briefly, when the first follower joins again; the
-// followers come back with new server IDs.
+// upgrade and, briefly, when the first follower joins again; each
+// follower comes back with the zone's highest server ID + 1.
 func ExampleRejoinPlan() {
 	cloud, _ := sim.HA(3, "7.2.0")
 	p, err := rolling.RejoinPlan(exampleInventory("7.4.1"),

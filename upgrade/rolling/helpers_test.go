@@ -2,11 +2,13 @@ package rolling_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/onedb"
 	"github.com/upgradekit/upgradekit/sim"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
@@ -52,3 +54,14 @@ func status(t *testing.T, c *sim.Cloud, node string) sim.NodeStatus {
 }
 
 var transportStop = transport.Cmd("systemctl", "stop", "opennebula")
+
+// replicated drops the tables oned writes outside the Raft log
+// (onedb.LocalTables): the leader's monitoring differs from its
+// followers'.
+func replicated(m map[string]string) map[string]string {
+	out := maps.Clone(m)
+	for _, t := range onedb.LocalTables() {
+		delete(out, t)
+	}
+	return out
+}

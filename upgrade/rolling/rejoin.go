@@ -58,8 +58,10 @@ func RemovedServer(node string) upgrade.Key[Server] {
 }
 
 // NewServerID is the key of the server ID front-end node got when
-// RejoinPlan added it back (onezone server-add assigns a new one; the
-// inventory's SERVER_ID is stale afterwards).
+// RejoinPlan added it back: `onezone server-add` assigns the zone's
+// highest server ID + 1, recomputed from the stored server list each
+// time (OpenNebula/one include/ZoneServer.h), so it may differ from the
+// inventory's SERVER_ID.
 func NewServerID(node string) upgrade.Key[int] {
 	return upgrade.NewPersistentKey[int]("rolling/" + node + "/new-server-id")
 }
@@ -93,27 +95,34 @@ func NewServerID(node string) upgrade.Key[int] {
 //	rejoin/<f>/seed               fresh leader `onedb backup`, copied
 //	                              (checksummed), `onedb restore -f` on f
 //	                              with ONE_XMLRPC=localhost
-//	rejoin/<f>/join               `onezone server-add` (new ID read back),
+//	rejoin/<f>/join               `onezone server-add` (ID read back),
 //	                              SERVER_ID set in f's oned.conf, f started,
-//	                              `onezone server-reset` on the leader
+//	                              `onezone server-reset` on the leader, a
+//	                              harmless replicated write (the zone's
+//	                              state set again)
 //	rejoin/<f>/wait-in-sync       f a follower in sync
 //	db-checksums                  followers' tables equal the leader's
 //	hypervisors/<h>/..., hosts-restore
 //
-// Writes the leader takes between a follower's seed backup and its
-// server-reset are not in the follower's restored database, and
-// server-reset tells the leader not to replay older log (FACTS §7): the
-// same window as OpenNebula's own procedure for recovering a follower.
-// The seed therefore runs right before the join, and db-checksums
-// (Inventory.DB or WithChecksums) compares each follower's tables with
-// the leader's at the end; a follower that differs must be re-seeded by
-// hand (one-docs "Recovering servers").
+// Writes the leader takes after a follower's seed backup reach it by
+// Raft log matching once it runs: the leader steps its next index back
+// until both logs agree and sends the rest (OpenNebula/one
+// src/raft/RaftManager.cc replicate_failure, src/rm/api/ZoneAPI.cc
+// replicate_log), but only when it has a new record to send. server-add's
+// own record is the follower's last missing one and nothing sends it on
+// a quiet zone, so the join makes a harmless write (the zone's state set
+// again). The seed runs right before the join, and db-checksums
+// (Inventory.DB or WithChecksums) compares each follower's replicated
+// tables with the leader's at the end; a follower that differs must be
+// re-seeded by hand (one-docs "Recovering servers").
 //
 // Followers are re-added one at a time. Adding the first one raises the
 // majority to two at once (FACTS §7), so its join step does the
 // server-add, SERVER_ID, start and server-reset in one go: that short gap
-// is marked as downtime too. Re-added servers get new IDs (NewServerID):
-// update the inventory afterwards.
+// is marked as downtime too. Each re-added server gets the zone's highest
+// ID + 1 at its server-add (NewServerID): followers holding the highest
+// IDs and re-added in order get their old IDs back, others do not; check
+// the inventory against NewServerID afterwards.
 //
 // Before RejoinNoReturn a failure rolls back: the leader's database
 // restored from onedb upgrade's backup, packages pinned back, configuration
@@ -228,14 +237,21 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	return p, p.Validate()
 }
 
-// leaveStep records follower f's zone server, removes it from the zone
-// through the leader (`onezone server-del`) and stops f's OpenNebula
-// services. It deletes before stopping: with the server still counted, a
-// stopped last follower would leave the leader without a majority and
-// the delete could not commit. Rollback re-seeds f from the leader and
-// adds it back (rejoin), whatever release both run by then.
+// leaveStep records follower f's zone server, stops f's OpenNebula
+// services and removes it from the zone through the leader (`onezone
+// server-del`). It stops before deleting: the leader stops talking to a
+// deleted server at once (RaftManager::delete_server), which never gets
+// the record deleting it, keeps the old member list, times out and asks
+// for votes with a higher term, and every server hearing a higher term
+// turns follower (ZoneAPI::vote), the leader included (OpenNebula/one
+// src/raft/RaftManager.cc, src/rm/api/ZoneAPI.cc). The last follower
+// (a zone of two servers) is the exception: stopped first, the leader
+// would have no majority and the delete could not commit, so it is
+// deleted, then stopped at once, well within the 5 s election timeout.
+// Rollback re-seeds f from the leader and adds it back (rejoin), whatever
+// release both run by then.
 func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgrade.Step {
-	return nebula.Step(name, fmt.Sprintf("record %s's zone server, onezone server-del it on %s, stop its OpenNebula services", f, leader),
+	return nebula.Step(name, fmt.Sprintf("record %s's zone server, stop its OpenNebula services, onezone server-del it on %s (the last follower: delete, then stop)", f, leader),
 		func(ctx context.Context, s *upgrade.State) error {
 			lt, _, err := nebula.Node(s, leader)
 			if err != nil {
@@ -264,7 +280,34 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			if err := nebula.KeyStarted.Set(s, true); err != nil {
 				return err
 			}
-			if srv, ok := zz.Server(f); ok {
+			stop := func() error {
+				active, err := k.ListActive(ctx, ft)
+				if err != nil {
+					return err
+				}
+				if len(active) > 0 {
+					if err := k.System().Stop(ctx, ft, active...); err != nil {
+						return err
+					}
+				}
+				if s.DryRun() {
+					return nil
+				}
+				return k.PollStep(ctx, s, "services stopped on "+f, func() (bool, error) {
+					still, err := k.ListActive(ctx, ft)
+					return len(still) == 0, err
+				})
+			}
+			srv, member := zz.Server(f)
+			// Stopping f first keeps a majority when at least two other
+			// servers remain.
+			stopFirst := !member || len(zz.Servers) >= 3
+			if stopFirst {
+				if err := stop(); err != nil {
+					return err
+				}
+			}
+			if member {
 				key := RemovedServer(f)
 				if _, ok := key.Get(s); !ok {
 					if err := key.Set(s, Server{ID: srv.ID, Name: srv.Name, Endpoint: srv.Endpoint, EndpointGRPC: srv.EndpointGRPC}); err != nil {
@@ -278,22 +321,10 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			} else if _, ok := RemovedServer(f).Get(s); !ok && !s.DryRun() {
 				return fmt.Errorf("%s is not a server of zone %d and no removal was recorded", f, z.ID)
 			}
-			active, err := k.ListActive(ctx, ft)
-			if err != nil {
-				return err
-			}
-			if len(active) > 0 {
-				if err := k.System().Stop(ctx, ft, active...); err != nil {
-					return err
-				}
-			}
-			if s.DryRun() {
+			if stopFirst {
 				return nil
 			}
-			return k.PollStep(ctx, s, "services stopped on "+f, func() (bool, error) {
-				still, err := k.ListActive(ctx, ft)
-				return len(still) == 0, err
-			})
+			return stop()
 		}).CheckWith(nebula.Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
 		removed, err := wasRemoved(ctx, s, k, z, leader, f)
 		if err != nil {
@@ -400,7 +431,7 @@ func seed(ctx context.Context, s *upgrade.State, k *nebula.Kit, leader, f string
 
 // joinStep adds follower f back to the zone and starts it.
 func joinStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgrade.Step {
-	return nebula.Step(name, fmt.Sprintf("onezone server-add %s on %s (new ID read back), SERVER_ID in its oned.conf, start it, onezone server-reset on %s", f, leader, leader),
+	return nebula.Step(name, fmt.Sprintf("onezone server-add %s on %s (ID read back), SERVER_ID in its oned.conf, start it, onezone server-reset on %s, a harmless replicated write", f, leader, leader),
 		func(ctx context.Context, s *upgrade.State) error { return join(ctx, s, k, z, leader, f) }).
 		CheckWith(nebula.Idempotent)
 }
@@ -474,12 +505,53 @@ func join(ctx context.Context, s *upgrade.State, k *nebula.Kit, z nebula.Zone, l
 	if err := zone.ServerReset(ctx, lt, z.ID, id, zone.WithEndpoint(nebula.LocalEndpoint)); err != nil {
 		return err
 	}
+	if err := flushLog(ctx, s, k, lt, z.ID); err != nil {
+		return err
+	}
 	// Always marked up: a run resumed after a crash inside this step left
 	// the window open (an up without an open window is ignored).
 	if err := s.ServiceUp(nebula.Service); err != nil {
 		return err
 	}
 	return startGroup(ctx, s, k, ft, f, rest)
+}
+
+// flushLog makes a harmless replicated write through the leader: the
+// zone's state set again (`onezone enable` of an enabled zone, `onezone
+// disable` of a disabled one). `onezone server-add` updates the zone (a
+// log record written after the new follower's seed backup) before the
+// leader sets that server's next index to its last record + 1, and
+// heartbeats carry no record (OpenNebula/one src/rm/api/ZoneAPI.cc
+// add_server, src/raft/RaftManager.cc add_server, src/raft/
+// ReplicaThread.cc HeartBeatThread), so the follower lags by that one
+// record until the next write; on a quiet zone that never comes. The
+// write makes the leader send it, after log matching steps back to it.
+// `onezone enable`/`disable` exist from OpenNebula 6.2: before that the
+// write is skipped with a note. It is retried while the new follower
+// starts (a write needs it once it counts for the majority).
+func flushLog(ctx context.Context, s *upgrade.State, k *nebula.Kit, lt transport.Transport, zoneID int) error {
+	if s.DryRun() {
+		return nil
+	}
+	if v, err := k.Release(ctx, lt, "opennebula"); err == nil && v.Compare(vpath.MustParse("6.2.0")) < 0 {
+		s.Output("stdout", fmt.Sprintf("OpenNebula %s has no onezone enable: a re-added follower lags by one record until the next write", v))
+		return nil
+	}
+	return k.PollStep(ctx, s, fmt.Sprintf("a replicated write in zone %d", zoneID), func() (bool, error) {
+		zz, err := zone.Show(ctx, lt, zoneID, zone.WithEndpoint(nebula.LocalEndpoint))
+		if err != nil {
+			return false, err
+		}
+		set, verb := zone.Enable, "enable"
+		if zz.State == zone.Disabled {
+			set, verb = zone.Disable, "disable"
+		}
+		if err := set(ctx, lt, zoneID, zone.WithEndpoint(nebula.LocalEndpoint)); err != nil {
+			return false, err
+		}
+		s.Output("stdout", fmt.Sprintf("onezone %s %d (unchanged state): the re-added follower gets server-add's record", verb, zoneID))
+		return true, nil
+	})
 }
 
 // waitLeader waits until leader is the leader of zone z (after its

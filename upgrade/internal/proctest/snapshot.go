@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/upgradekit/upgradekit/onedb"
 	"github.com/upgradekit/upgradekit/sim"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/zone"
@@ -104,10 +105,22 @@ func Take(c *sim.Cloud) (Snapshot, error) {
 }
 
 // VolatileTables change through any run, even one rolled back: the Raft
-// log and state (logdb, system_attributes), and host_pool, whose rows
-// keep PREV_STATE from the disable/enable pair (host states and rows are
+// log and state (logdb, system_attributes), the leader's monitoring
+// (host_monitoring, vm_monitoring), and host_pool, whose rows keep
+// PREV_STATE from the disable/enable pair (host states and rows are
 // compared on their own).
-var VolatileTables = []string{"logdb", "system_attributes", "host_pool"}
+var VolatileTables = []string{"logdb", "system_attributes", "host_pool", "host_monitoring", "vm_monitoring"}
+
+// replicatedSums drops the tables oned writes outside the Raft log
+// (onedb.LocalTables) from table checksums: they differ between the
+// servers of a running zone.
+func replicatedSums(m map[string]string) map[string]string {
+	out := maps.Clone(m)
+	for _, t := range onedb.LocalTables() {
+		delete(out, t)
+	}
+	return out
+}
 
 // StableChecksums returns the checksums of every front-end's tables but
 // VolatileTables.
