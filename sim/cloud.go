@@ -54,6 +54,7 @@ type config struct {
 	mirrors  map[string]MariaDB
 	hosts    int // hypervisors per zone for HA/Solo/Federation; -1 default
 	vms      int // VMs per hypervisor; -1 default
+	seed     uint64
 }
 
 type optionFunc func(*config) error
@@ -124,11 +125,18 @@ func WithVMsPerHost(n int) Option {
 	})
 }
 
+// WithSeed seeds the cloud's randomness: the timer phases of Raft
+// followers and the random back-off of split votes (default 1). The same
+// seed and the same commands give the same run.
+func WithSeed(seed uint64) Option {
+	return optionFunc(func(c *config) error { c.seed = seed; return nil })
+}
+
 // DefaultStart is the virtual time a new cloud starts at.
 var DefaultStart = time.Date(2025, 11, 21, 9, 0, 0, 0, time.UTC)
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{log: zap.NewNop(), login: "root", start: DefaultStart, hosts: -1, vms: -1,
+	cfg := config{log: zap.NewNop(), login: "root", start: DefaultStart, hosts: -1, vms: -1, seed: 1,
 		repo: []string{"6.10.3", "7.0.0", "7.2.0", "7.4.0", "7.4.1"}}
 	for _, o := range opts {
 		if err := o.apply(&cfg); err != nil {

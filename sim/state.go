@@ -30,6 +30,10 @@ type state struct {
 	Events []Event          `json:"events"`
 	Faults []*Fault         `json:"faults"`
 	Seq    int              `json:"seq"`
+	// Seed and Draws make the cloud's randomness reproducible and
+	// persistent: draw i is a function of (Seed, i) only.
+	Seed  uint64 `json:"seed"`
+	Draws uint64 `json:"draws"`
 	// Mirrors are the real MariaDB databases mirroring front-ends.
 	Mirrors map[string]*mirrorState `json:"mirrors,omitempty"`
 }
@@ -150,6 +154,9 @@ type database struct {
 	Tables       map[string]map[string]string `json:"tables"`
 	// Pending: some VM is settling or some host awaits monitoring.
 	Pending bool `json:"pending,omitempty"`
+	// Unapplied are the logdb records written but never committed
+	// (applied = 0), oldest first; LogIndex counts them.
+	Unapplied []logRecord `json:"unapplied,omitempty"`
 	// dirty lists the tables changed by the write being applied.
 	dirty map[string]bool
 }
@@ -165,6 +172,7 @@ func (d *database) clone() *database {
 	c.dirty = nil
 	c.Shared = slices.Clone(d.Shared)
 	c.Local = slices.Clone(d.Local)
+	c.Unapplied = slices.Clone(d.Unapplied) // records are never changed in place
 	c.Tables = make(map[string]map[string]string, len(d.Tables))
 	for t, rows := range d.Tables {
 		m := make(map[string]string, len(rows))
