@@ -123,6 +123,10 @@ type node struct {
 	Stuck        bool  `json:"stuck,omitempty"`
 	FsckErrors   int   `json:"fsck_errors,omitempty"`
 	DiskFreeKB   int64 `json:"disk_free_kb,omitempty"`
+
+	// Fetched is the package manager's cache: package -> version
+	// downloaded but not installed yet.
+	Fetched map[string]string `json:"fetched,omitempty"`
 }
 
 func (n *node) onedUp() bool {

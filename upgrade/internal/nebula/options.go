@@ -56,6 +56,7 @@ type options struct {
 	timer       func() backoff.Timer
 	sudo        bool
 	checksums   ChecksumFunc
+	raftLog     RaftLogFunc
 	waitTimeout time.Duration
 	pollFirst   time.Duration
 	pollMax     time.Duration

@@ -79,6 +79,19 @@ func Options(c *sim.Cloud) []nebula.Option {
 		nebula.WithClock(c.Now),
 		nebula.WithTimer(c.Clock().NewTimer),
 		nebula.WithChecksums(Checksums(c)),
+		nebula.WithRaftLog(RaftLog(c)),
+	}
+}
+
+// RaftLog returns a RaftLogFunc answering from c's model.
+func RaftLog(c *sim.Cloud) nebula.RaftLogFunc {
+	return func(_ context.Context, node string, _ transport.Transport) (onedb.RaftLog, error) {
+		l, err := c.RaftLog(node)
+		if err != nil {
+			return onedb.RaftLog{}, err
+		}
+		return onedb.RaftLog{LastIndex: uint64(l.LastIndex), LastApplied: uint64(l.LastApplied),
+			Unapplied: int64(l.Unapplied), First: uint64(l.First), Last: uint64(l.Last)}, nil
 	}
 }
 
