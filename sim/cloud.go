@@ -40,6 +40,7 @@ type Cloud struct {
 	// realTime makes the clock follow the wall clock (multi-call binary).
 	realTime bool
 	cmds     map[string]handler
+	lanes    *lanes // per-node timelines, while parallel work runs
 }
 
 // Option configures New.
@@ -460,6 +461,7 @@ func (c *Cloud) run(ctx context.Context, name string, cmd transport.Command, std
 	if c.realTime {
 		c.clock.set(time.Now().UTC())
 	}
+	defer c.enterLane(name)()
 	c.tick(c.clock.Now())
 	user := c.login
 	if cmd.User != "" {

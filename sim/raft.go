@@ -105,6 +105,9 @@ func (c *Cloud) zoneLeader(z *zone) *node {
 // tick advances every zone's Raft model to time now: elections whose time
 // has come, followers catching up, VMs settling.
 func (c *Cloud) tick(now time.Time) {
+	if now.Before(c.st.Now) {
+		now = c.st.Now // a node's own timeline behind the others' (lanes)
+	}
 	for _, z := range c.st.Zones {
 		c.tickZone(z, now)
 	}

@@ -12,7 +12,7 @@ func TestSimulatedRolling(t *testing.T) {
 	clitest.Succeeds(t, run, nil,
 		"plan rolling-upgrade zone 0 → 7.4.1",
 		"nodes/fe1/handoff",
-		"simulator: API downtime 5.3s, write downtime 5.3s",
+		"simulator: API downtime 4.741s, write downtime 4.741s",
 	)
 }
 

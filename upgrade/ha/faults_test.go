@@ -76,7 +76,8 @@ func TestDryRunIsStrict(t *testing.T) {
 			leader = append(leader, c.Cmd)
 		}
 	}
-	want := []string{"onehost disable", "systemctl stop", "onedb backup", "apt-get install", "onedb upgrade", "onedb fsck", "systemctl daemon-reload", "systemctl start", "onehost sync"}
+	want := []string{"apt-get install --only-upgrade --download-only", "onehost disable", "systemctl stop", "onedb backup",
+		"apt-get install --only-upgrade -y", "onedb upgrade", "onedb fsck", "systemctl daemon-reload", "systemctl start", "onehost sync"}
 	all := strings.Join(leader, "\n")
 	last := -1
 	for _, w := range want {

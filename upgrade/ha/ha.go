@@ -66,6 +66,12 @@ func WithPollInterval(first, largest time.Duration) Option {
 	return nebula.WithPollInterval(first, largest)
 }
 
+// WithDryFsck(true) checks the upgraded database with `onedb fsck --dry`
+// once the zone is back (StepFsckDry) instead of repairing it with `onedb
+// fsck` inside the outage: shorter downtime; problems found then fail that
+// step and wait for an `onedb fsck` in a later window.
+func WithDryFsck(on bool) Option { return nebula.WithDryFsck(on) }
+
 // WithBackupDir sets where database backups go on the front-ends.
 func WithBackupDir(dir string) Option { return nebula.WithBackupDir(dir) }
 
@@ -109,6 +115,7 @@ const (
 	StepStartRest    = "start/rest"
 	StepWaitInSync   = "wait-in-sync"
 	StepChecksums    = "db-checksums"
+	StepFsckDry      = "onedb-fsck-dry"
 	StepHypervisors  = hypervisors.StepHypervisors
 	StepHostsRestore = "hosts-restore"
 
@@ -170,7 +177,8 @@ var (
 //	leader/raft-log          no logdb record left unapplied (a write the
 //	                         old leader could not commit)
 //	leader/onedb-upgrade     onedb upgrade
-//	leader/onedb-fsck        onedb fsck
+//	leader/onedb-fsck        onedb fsck (WithDryFsck: onedb-fsck-dry,
+//	                         `onedb fsck --dry` after db-checksums)
 //	leader/onedb-backup      backup of the upgraded database
 //	followers/<f>/seed/      copy-backup (checksummed), restore (onedb
 //	                         restore -f), sync-config (keeping the
@@ -241,13 +249,12 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 				k.UpgradeConfig("onecfg", ""),
 			)
 		}).WithParallel(all),
-		upgrade.Phase(StepLeader,
-			k.CheckRaftLog("raft-log", leader),
-			k.UpgradeDB("onedb-upgrade", leader),
-			k.FsckDB("onedb-fsck", leader),
-			k.BackupUpgradedDB("onedb-backup", z, leader),
-		),
 	}
+	dbSteps := []upgrade.Node{k.CheckRaftLog("raft-log", leader), k.UpgradeDB("onedb-upgrade", leader)}
+	if !k.DryFsck() {
+		dbSteps = append(dbSteps, k.FsckDB("onedb-fsck", leader))
+	}
+	nodes = append(nodes, upgrade.Phase(StepLeader, append(dbSteps, k.BackupUpgradedDB("onedb-backup", z, leader))...))
 	// Every follower is seeded before anything starts: a follower whose
 	// database is replaced while a leader runs needs `onezone
 	// server-reset` and a backup fresher than the leader's last writes
@@ -281,6 +288,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		k.WaitInSync(StepWaitInSync, z, leader, false),
 		k.CompareChecksums(StepChecksums, z, leader),
 	)
+	if k.DryFsck() {
+		nodes = append(nodes, k.FsckDryDB(StepFsckDry, leader))
+	}
 	if len(z.Hypervisors) > 0 {
 		nodes = append(nodes, upgrade.PerHost(StepHypervisors, z.HypervisorNames(), k.HypervisorNodes(z, leader)).WithParallel(k.Parallel()))
 	}

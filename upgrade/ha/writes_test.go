@@ -56,3 +56,27 @@ func TestNoWriteOfTheOldReleaseReachesTheNewDatabase(t *testing.T) {
 	}
 	t.Logf("writes down %s", window(t, rep, ha.ServiceWrites).Dur)
 }
+
+// WithDryFsck: no fsck inside the outage; `onedb fsck --dry` on the leader
+// once the zone runs again.
+func TestDryFsckAfterTheOutage(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, 3, ha.WithDryFsck(true))
+	assert.NotContains(t, cl.plan.Steps(), ha.StepLeader+"/onedb-fsck")
+	assert.Contains(t, cl.plan.Steps(), ha.StepFsckDry)
+	_, err := cl.run(t)
+	require.NoError(t, err)
+	var fsck []string
+	started := false
+	for _, cmd := range cl.c.Commands("fe1") {
+		if strings.Contains(cmd, "systemctl start") {
+			started = true
+		}
+		if strings.Contains(cmd, "onedb fsck") {
+			fsck = append(fsck, cmd)
+			assert.True(t, started, "fsck runs after the zone is back: %s", cmd)
+		}
+	}
+	require.Len(t, fsck, 1)
+	assert.Contains(t, fsck[0], "--dry")
+}

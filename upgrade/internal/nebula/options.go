@@ -57,6 +57,7 @@ type options struct {
 	sudo        bool
 	checksums   ChecksumFunc
 	raftLog     RaftLogFunc
+	dryFsck     bool
 	waitTimeout time.Duration
 	pollFirst   time.Duration
 	pollMax     time.Duration

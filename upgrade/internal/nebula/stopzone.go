@@ -184,3 +184,35 @@ func (k *Kit) DownloadPackages(name, node string, pkgs ...string) upgrade.Step {
 			return k.sys.Download(ctx, t, todo...)
 		})).CheckWith(k.checkAtTarget(node, pkgs[0]))
 }
+
+// WithDryFsck moves the consistency check of the upgraded database out of
+// the outage (default false): instead of `onedb fsck` on the stopped
+// leader, `onedb fsck --dry` runs once the zone is back. onedb allows a
+// dry run while oned runs (src/onedb/onedb.rb, fsck: one_not_running only
+// without --dry); it writes nothing, so problems it finds are reported
+// for a later `onedb fsck` with oned stopped.
+func WithDryFsck(on bool) Option {
+	return optionFunc(func(o *options) error { o.dryFsck = on; return nil })
+}
+
+// DryFsck reports WithDryFsck.
+func (k *Kit) DryFsck() bool { return k.o.dryFsck }
+
+// FsckDryDB runs `onedb fsck --dry` on node ("" = the PerHost host) while
+// oned runs. Problems found fail the step (nothing was repaired); repair
+// them with `onedb fsck` in a later maintenance window.
+func (k *Kit) FsckDryDB(name, node string) upgrade.Step {
+	return Step(name, "onedb fsck --dry (check the upgraded database while the zone runs; nothing written)",
+		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
+			res, err := onedb.Fsck(ctx, t, k.dbOpts(onedb.Release(k.target.String()), onedb.DryRun())...)
+			if err != nil {
+				return err
+			}
+			s.Output("stdout", fmt.Sprintf("fsck --dry: %d found, %d repairable, %d unrepairable", res.Found, res.Repaired, res.Unrepaired))
+			if res.Found > 0 {
+				return fmt.Errorf("onedb fsck --dry found %d problem(s) in the upgraded database, nothing repaired; run onedb fsck with oned stopped: %w",
+					res.Found, &FsckError{Host: n, Unrepaired: res.Problems})
+			}
+			return nil
+		})).CheckWith(Idempotent)
+}

@@ -117,3 +117,22 @@ func Checksums(c *sim.Cloud) nebula.ChecksumFunc {
 		return out, nil
 	}
 }
+
+// Overlap returns an observer (upgrade.WithObserver) that makes c charge
+// the branches of the named PerHost groups concurrently, each host on its
+// own timeline (Cloud.BeginLanes, EndLanes), as they run on real hosts.
+// Name only groups whose branches each work on their own host and run
+// all at once (Concurrency of at least the number of hosts).
+func Overlap(c *sim.Cloud, groups ...string) func(upgrade.Event) {
+	return func(e upgrade.Event) {
+		if e.Host != "" || !slices.Contains(groups, e.Step) {
+			return
+		}
+		switch e.Kind {
+		case upgrade.EventStepStarted:
+			c.BeginLanes()
+		case upgrade.EventStepFinished:
+			c.EndLanes()
+		}
+	}
+}
