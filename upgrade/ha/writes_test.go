@@ -2,16 +2,20 @@ package ha_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upgradekit/upgradekit/onedb"
 	"github.com/upgradekit/upgradekit/sim"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/ha"
+	"github.com/upgradekit/upgradekit/vm"
 )
 
 // A client keeps calling the API during the upgrade: at the start of
@@ -79,4 +83,82 @@ func TestDryFsckAfterTheOutage(t *testing.T) {
 	}
 	require.Len(t, fsck, 1)
 	assert.Contains(t, fsck[0], "--dry")
+}
+
+// A migration started by hand after vms-settled (hosts are disabled, not
+// locked against migrations) is caught just before the leader stops: the
+// stop fails and rolls back, every front-end runs the old release again.
+func TestVMsCheckedAgainBeforeTheLeaderStops(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, 3)
+	c := cl.c
+	observe := func(e upgrade.Event) {
+		if e.Kind == upgrade.EventStepStarted && e.Step == ha.StepStop {
+			require.NoError(t, c.AddVM(0, sim.VM{Name: "moved-by-hand", State: int(vm.StateActive), LCMState: int(vm.LCMMigrate),
+				HostName: "kvm1", SettleIn: time.Hour, SettleState: int(vm.StateActive), SettleLCM: int(vm.LCMRunning)}))
+		}
+	}
+	rep, err := cl.run(t, upgrade.WithObserver(observe))
+	require.Error(t, err)
+	_, ok := errors.AsType[*vm.NotSettledError](err)
+	assert.True(t, ok, "want a *vm.NotSettledError: %v", err)
+	assert.Contains(t, err.Error(), "moved-by-hand")
+	for _, st := range rep.Steps {
+		if st.Name == ha.StepStop {
+			assert.Equal(t, upgrade.StatusRolledBack, st.Status, "the stop is rolled back")
+		}
+	}
+	for _, n := range c.Frontends() {
+		st, err := c.Status(n)
+		require.NoError(t, err)
+		assert.Equal(t, "7.2.0", st.Version, n)
+		assert.Equal(t, "active", st.Units["opennebula"], n)
+	}
+}
+
+// writeBeforeStop is fe1's transport with a client that calls the API
+// just before fe1's oned is stopped: the leader, alone by then, keeps the
+// call in logdb unapplied.
+type writeBeforeStop struct {
+	*sim.Transport
+	done bool
+}
+
+func (w *writeBeforeStop) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
+	if !w.done && cmd.Path == "systemctl" && len(cmd.Args) > 0 && cmd.Args[0] == "stop" {
+		w.done = true
+		_, _ = w.Transport.Run(ctx, transport.Cmd("onehost", "enable", "0"))
+	}
+	return w.Transport.Run(ctx, cmd)
+}
+
+// A call that lands between the last follower's stop and the leader's
+// stays in the leader's logdb with applied = 0; the database is not
+// upgraded then (the next leader would apply that 7.2 SQL to the 7.4
+// schema): the run stops with onedb's typed error and rolls back.
+func TestUnappliedLogStopsTheDatabaseUpgrade(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, 3)
+	c := cl.c
+	hosts := c.Transports()
+	hosts["fe1"] = &writeBeforeStop{Transport: c.MustFrontend("fe1")}
+	rep, err := cl.run(t, upgrade.WithHosts(hosts))
+	require.Error(t, err)
+	require.ErrorIs(t, err, onedb.ErrUnappliedLog)
+	ue, ok := errors.AsType[*onedb.UnappliedLogError](err)
+	require.True(t, ok)
+	assert.Equal(t, int64(1), ue.Log.Unapplied)
+	for _, st := range rep.Steps {
+		if st.Name == ha.StepLeader+"/onedb-upgrade" {
+			assert.NotEqual(t, upgrade.StatusDone, st.Status)
+		}
+	}
+	for _, n := range c.Frontends() {
+		st, err := c.Status(n)
+		require.NoError(t, err)
+		assert.Equal(t, "7.2.0", st.DBShared, n)
+	}
+	for _, e := range c.Events() {
+		assert.NotEqual(t, sim.EventStaleApply, e.Kind, e.Detail)
+	}
 }
