@@ -160,6 +160,10 @@ func (c *Cloud) elections(z *zone, ms []*node, now time.Time) *node {
 			return nil
 		}
 		t := first.ElectAt
+		if t.Before(z.MembersChangedAt) {
+			// Nothing is decided before the running servers were these.
+			t = z.MembersChangedAt
+		}
 		var cands []*node
 		for _, m := range ms {
 			if !m.ElectAt.After(t.Add(voteLatency)) {
