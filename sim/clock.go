@@ -51,6 +51,14 @@ func (c *Clock) set(t time.Time) {
 	}
 }
 
+// reset moves the clock to t, backwards too (the simulator's per-node
+// timelines, see lanes).
+func (c *Clock) reset(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 // Sleep advances the clock by d and returns at once, or returns ctx's
 // error if ctx is already done.
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {

@@ -40,6 +40,7 @@ type Cloud struct {
 	// realTime makes the clock follow the wall clock (multi-call binary).
 	realTime bool
 	cmds     map[string]handler
+	lanes    *lanes // per-node timelines, while parallel work runs
 }
 
 // Option configures New.
@@ -54,6 +55,7 @@ type config struct {
 	mirrors  map[string]MariaDB
 	hosts    int // hypervisors per zone for HA/Solo/Federation; -1 default
 	vms      int // VMs per hypervisor; -1 default
+	seed     uint64
 }
 
 type optionFunc func(*config) error
@@ -124,11 +126,18 @@ func WithVMsPerHost(n int) Option {
 	})
 }
 
+// WithSeed seeds the cloud's randomness: the timer phases of Raft
+// followers and the random back-off of split votes (default 1). The same
+// seed and the same commands give the same run.
+func WithSeed(seed uint64) Option {
+	return optionFunc(func(c *config) error { c.seed = seed; return nil })
+}
+
 // DefaultStart is the virtual time a new cloud starts at.
 var DefaultStart = time.Date(2025, 11, 21, 9, 0, 0, 0, time.UTC)
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{log: zap.NewNop(), login: "root", start: DefaultStart, hosts: -1, vms: -1,
+	cfg := config{log: zap.NewNop(), login: "root", start: DefaultStart, hosts: -1, vms: -1, seed: 1,
 		repo: []string{"6.10.3", "7.0.0", "7.2.0", "7.4.0", "7.4.1"}}
 	for _, o := range opts {
 		if err := o.apply(&cfg); err != nil {
@@ -452,6 +461,7 @@ func (c *Cloud) run(ctx context.Context, name string, cmd transport.Command, std
 	if c.realTime {
 		c.clock.set(time.Now().UTC())
 	}
+	defer c.enterLane(name)()
 	c.tick(c.clock.Now())
 	user := c.login
 	if cmd.User != "" {

@@ -39,8 +39,14 @@
 // the OpenNebula CLIs exit 255 with "invalid option: ...".
 //
 // The model covers what matters to an upgrade: Raft roles, terms, log
-// indexes and elections (a leader needs a majority; ~20 s after a full
-// stop; a lone node stays follower or candidate; writes need a majority),
+// indexes and elections as OpenNebula's src/raft/RaftManager.cc runs them
+// (a leader needs a majority; ~20 s after a full stop; followers time out
+// together 5 s after the leader's last heartbeat and split votes back off a
+// random 0-5 s, seeded by WithSeed; a lone node stays follower or
+// candidate), writes as src/sql/LogDB.cc makes them (a write without a
+// majority waits 90 s and fails, but stays in logdb with applied = 0 and
+// is applied by the next leader or committed write: EventLogApplied,
+// EventStaleApply, RaftLog),
 // code vs database versions (oned refuses to start on a mismatch, slaves
 // refuse a different shared version), zone disable blocking writes, the
 // VIP following the leader, package upgrades, VMs settling and hosts being
@@ -66,6 +72,9 @@
 // what they cost on MariaDB for the database a zone with that Raft log
 // index holds (up to LOG_RETENTION records; rates measured by
 // bench/onedbcost), and copies of a dump cost what the real file would.
+// BeginLanes and EndLanes give each node its own timeline while work that
+// really runs in parallel on several hosts runs, so that it does not add
+// up on the one clock.
 // Events records what the cloud saw; APIWindows and
 // WriteWindows give the downtime a procedure caused. Inject, SetUnreachable,
 // SetStuck, SetFsckErrors, SetMountPoint (mv and rm of a mount point fail

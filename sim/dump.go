@@ -2,6 +2,8 @@ package sim
 
 import (
 	"bufio"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +19,9 @@ import (
 
 const dumpTimeFormat = "2006-01-02 15:04:05"
 
+// dumpUnapplied starts the line carrying a dump's unapplied log records.
+const dumpUnapplied = "-- upgradekit-sim-logdb-unapplied "
+
 func sqlQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\x00", `\0`)
 	return "'" + r.Replace(s) + "'"
@@ -26,6 +31,12 @@ func writeDump(d *database, server string, federated bool, now time.Time) []byte
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- MariaDB dump 10.19  Distrib 10.11.13-MariaDB, for debian-linux-gnu (x86_64)\n--\n-- Host: %s    Database: %s\n-- ------------------------------------------------------\n", server, d.Name)
 	fmt.Fprintf(&b, "-- upgradekit-sim federated=%t bootstrapped=%t log_records=%d\n\n", federated, d.Bootstrapped, logRecords(d))
+	if !federated && len(d.Unapplied) > 0 {
+		// The logdb rows not applied yet travel in the dump as in
+		// mysqldump's; the simulator keeps them on one line of its own.
+		j, _ := json.Marshal(d.Unapplied)
+		fmt.Fprintf(&b, "%s%s\n\n", dumpUnapplied, base64.StdEncoding.EncodeToString(j))
+	}
 	fmt.Fprintf(&b, "DROP DATABASE IF EXISTS `%s`;\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `%s`;\nUSE `%s`;\n\n", d.Name, d.Name, d.Name)
 	table := func(name string, cols string, rows [][]string) {
 		fmt.Fprintf(&b, "DROP TABLE IF EXISTS `%s`;\nCREATE TABLE `%s` (%s);\n", name, name, cols)
@@ -96,6 +107,11 @@ func readDump(data []byte) (d *database, federated bool, err error) {
 			sawHeader = true
 			federated = strings.Contains(line, "federated=true")
 			d.Bootstrapped = strings.Contains(line, "bootstrapped=true")
+		case strings.HasPrefix(line, dumpUnapplied):
+			j, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, dumpUnapplied))
+			if err != nil || json.Unmarshal(j, &d.Unapplied) != nil {
+				return nil, false, errBadDump
+			}
 		case strings.HasPrefix(line, "USE `"):
 			d.Name = strings.TrimSuffix(strings.TrimPrefix(line, "USE `"), "`;")
 		case strings.HasPrefix(line, "CREATE TABLE `"):

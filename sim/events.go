@@ -23,6 +23,12 @@ const (
 	EventWriteDown EventKind = "write-down" // writes are refused or cannot commit
 	EventPackage   EventKind = "package"    // a package changed version
 	EventFault     EventKind = "fault"      // an injected fault fired
+	// EventLogApplied: a leader applied a log record that had failed to
+	// commit (a write its client was told had failed).
+	EventLogApplied EventKind = "log-applied"
+	// EventStaleApply: such a record's SQL was written for another
+	// database version than the one it was applied to.
+	EventStaleApply EventKind = "stale-apply"
 )
 
 // Event is something the simulated cloud saw, at a virtual time.

@@ -40,8 +40,8 @@ func Example() {
 	fmt.Println("API downtime:", cloud.APIDowntime(0).Round(time.Second))
 	// Output:
 	//  0 fe1             error      -          -          -          -     -
-	//  1 fe2             leader     5          184233     184233     1     -1
-	// API downtime: 5s
+	//  1 fe2             leader     6          184233     184233     1     -1
+	// API downtime: 6s
 }
 
 // onedb refuses to restore on a follower while the leader answers at the

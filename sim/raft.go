@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -10,13 +11,43 @@ import (
 	"time"
 )
 
-// Raft timing (FACTS 1.1): a freshly started oned waits 15 s before its
-// heartbeat timer may fire, then ELECTION_TIMEOUT_MS (5 s).
+// Raft timing, from OpenNebula's src/raft/RaftManager.cc and the RAFT
+// defaults of share/etc/oned.conf (release-7.4.0): a freshly started oned
+// sets its last heartbeat 15 s ahead (warm-up), a follower times out
+// ELECTION_TIMEOUT_MS (5 s) after the last heartbeat, seen by a timer
+// thread that wakes every timer_period_ms (50 ms); the leader sends
+// heartbeats every BROADCAST_TIMEOUT_MS (500 ms); a candidate that got no
+// majority sleeps a random 0..ELECTION_TIMEOUT_MS before its next
+// election (request_vote). A write waits for its ReplicaRequest at most
+// SyncRequest::wait's default, 90 s (include/SyncRequest.h).
 const (
-	warmUp          = 15 * time.Second
-	electionTimeout = 5 * time.Second
-	catchUpDelay    = 2 * time.Second
+	warmUp           = 15 * time.Second
+	electionTimeout  = 5 * time.Second
+	broadcastTimeout = 500 * time.Millisecond
+	timerPeriod      = 50 * time.Millisecond
+	// voteLatency is how long a vote request takes to reach a follower
+	// and be answered (an XML-RPC call plus the RAFT_STATE update in the
+	// database on both sides): two servers that time out closer together
+	// than this both become candidates of the same term and split the vote.
+	voteLatency  = 10 * time.Millisecond
+	writeWait    = 90 * time.Second
+	catchUpDelay = 2 * time.Second
 )
+
+// random returns the cloud's next uniform draw in [0, 1): a function of
+// the cloud's seed and the number of draws so far only, so that a run is
+// reproducible and survives a save and load of the state.
+func (c *Cloud) random() float64 {
+	c.st.Draws++
+	r := rand.New(rand.NewPCG(c.st.Seed, c.st.Draws))
+	return r.Float64()
+}
+
+// randomDuration returns a uniform duration in [0, d), in milliseconds
+// as RaftManager::request_vote computes its back-off.
+func (c *Cloud) randomDuration(d time.Duration) time.Duration {
+	return time.Duration(c.random()*float64(d.Milliseconds())) * time.Millisecond
+}
 
 func (c *Cloud) zone(id int) *zone {
 	for _, z := range c.st.Zones {
@@ -74,6 +105,9 @@ func (c *Cloud) zoneLeader(z *zone) *node {
 // tick advances every zone's Raft model to time now: elections whose time
 // has come, followers catching up, VMs settling.
 func (c *Cloud) tick(now time.Time) {
+	if now.Before(c.st.Now) {
+		now = c.st.Now // a node's own timeline behind the others' (lanes)
+	}
 	for _, z := range c.st.Zones {
 		c.tickZone(z, now)
 	}
@@ -94,31 +128,10 @@ func (c *Cloud) tickZone(z *zone, now time.Time) {
 	c.campaignRemoved(z, now)
 	ms := c.members(z)
 	leader := leaderOf(ms)
-	if leader == nil && len(ms) >= z.majority() && len(z.Servers) > 0 {
-		minElect := ms[0].ElectAt
-		for _, m := range ms[1:] {
-			if m.ElectAt.Before(minElect) {
-				minElect = m.ElectAt
-			}
-		}
-		at := minElect
-		if z.MembersChangedAt.After(at) {
-			at = z.MembersChangedAt
-		}
-		if !at.After(now) {
-			leader = c.elect(z, ms, at)
-		}
+	if leader == nil && len(z.Servers) > 0 {
+		leader = c.elections(z, ms, now)
 	}
-	if leader == nil {
-		for _, m := range ms {
-			if m.Role == RaftFollower && !m.ElectAt.After(now) {
-				m.Role = RaftCandidate
-				m.DB.Term++
-				m.DB.VotedFor = int64(m.SID)
-				c.onedLog(m, "RRM", "E", "Failed to get heartbeat from leader. Starting election proccess")
-			}
-		}
-	} else {
+	if leader != nil {
 		for _, m := range ms {
 			if m != leader {
 				c.catchUp(leader, m, now)
@@ -180,21 +193,125 @@ func (c *Cloud) campaignRemoved(z *zone, now time.Time) {
 	}
 }
 
-// elect makes the member with the most complete log leader at time at.
-func (c *Cloud) elect(z *zone, ms []*node, at time.Time) *node {
-	win := ms[0]
-	var term int64
-	for _, m := range ms {
-		term = max(term, m.DB.Term)
-		if m.DB.LogIndex > win.DB.LogIndex || (m.DB.LogIndex == win.DB.LogIndex && m.ElectAt.Before(win.ElectAt)) {
-			win = m
+// elections runs zone z's elections due by now, in time order, as
+// RaftManager::timer_action and request_vote do (src/raft/RaftManager.cc,
+// release-7.4.0), with ZoneAPI::vote deciding each vote
+// (src/rm/api/ZoneAPI.cc). Each running server's ElectAt is when its
+// timer next fires: a follower's heartbeat deadline, or the end of a
+// candidate's random back-off. A server whose timer fires becomes
+// candidate of term+1 and votes for itself; every server whose timer fires
+// before its vote request arrives (voteLatency) does the same, and
+// candidates of one term refuse each other. A server grants its vote to a
+// candidate of a term at least its own whose log is not behind its own,
+// once per term; a higher term turns a candidate back into a follower. A
+// candidate without a majority sleeps a random 0..ELECTION_TIMEOUT_MS and
+// tries again with the next term. It returns the new leader, or nil.
+func (c *Cloud) elections(z *zone, ms []*node, now time.Time) *node {
+	for range 100000 {
+		var first *node
+		for _, m := range ms {
+			if first == nil || m.ElectAt.Before(first.ElectAt) {
+				first = m
+			}
+		}
+		if first == nil || first.ElectAt.After(now) {
+			return nil
+		}
+		t := first.ElectAt
+		if t.Before(z.MembersChangedAt) {
+			// Nothing is decided before the running servers were these.
+			t = z.MembersChangedAt
+		}
+		var cands []*node
+		for _, m := range ms {
+			if !m.ElectAt.After(t.Add(voteLatency)) {
+				cands = append(cands, m)
+			}
+		}
+		slices.SortStableFunc(cands, func(a, b *node) int { return a.ElectAt.Compare(b.ElectAt) })
+		for _, m := range cands {
+			if m.Role == RaftFollower {
+				c.onedLogAt(m, m.ElectAt, "RRM", "E", "Failed to get heartbeat from leader. Starting election proccess")
+			}
+			m.Role = RaftCandidate
+			m.DB.Term++
+			m.DB.VotedFor = int64(m.SID)
+		}
+		for _, m := range cands {
+			if m.Role != RaftCandidate {
+				continue // a higher term made it a follower
+			}
+			votes := 1
+			for _, f := range ms {
+				if f == m {
+					continue
+				}
+				if f.DB.Term > m.DB.Term {
+					c.onedLogAt(m, t, "RCM", "I", fmt.Sprintf("Follower %d is in term %d current term is %d. Turning into follower", f.SID, f.DB.Term, m.DB.Term))
+					m.Role, m.DB.Term, m.DB.VotedFor = RaftFollower, f.DB.Term, -1
+					// Its heartbeat is long past: the timer fires again.
+					m.ElectAt = t.Add(c.randomDuration(timerPeriod))
+					break
+				}
+				if m.DB.Term > f.DB.Term {
+					c.onedLogAt(f, t, "ReM", "I", fmt.Sprintf("New term (%d) discovered from candidate %d", m.DB.Term, m.SID))
+					f.Role, f.DB.Term, f.DB.VotedFor = RaftFollower, m.DB.Term, -1
+				}
+				if f.DB.LogIndex > m.DB.LogIndex {
+					continue // "Candidate's log is outdated"
+				}
+				if f.DB.VotedFor == -1 || f.DB.VotedFor == int64(m.SID) {
+					f.DB.VotedFor = int64(m.SID)
+					votes++
+				}
+			}
+			if m.Role == RaftCandidate && votes >= z.majority() {
+				return c.elect(z, ms, m, t)
+			}
+		}
+		for _, m := range cands {
+			if m.Role != RaftCandidate {
+				continue
+			}
+			m.DB.VotedFor = -1
+			wait := c.randomDuration(electionTimeout)
+			m.ElectAt = t.Add(wait)
+			c.onedLogAt(m, t, "RCM", "I", fmt.Sprintf("No leader found, starting new election in %dms", wait.Milliseconds()))
 		}
 	}
-	term++
+	return nil
+}
+
+// elect makes win leader of zone z at time at (RaftManager::leader): a
+// leader whose log holds records it never applied applies them all first
+// ("Replicating log to followers"), whatever schema their SQL was written
+// for.
+func (c *Cloud) elect(z *zone, ms []*node, win *node, at time.Time) *node {
+	term := win.DB.Term
 	win.Role = RaftLeader
-	win.DB.Term, win.DB.VotedFor = term, int64(win.SID)
+	win.DB.VotedFor = int64(win.SID)
 	c.onedLogAt(win, at, "RCM", "I", fmt.Sprintf("Got majority of votes"))
 	c.onedLogAt(win, at, "RCM", "I", fmt.Sprintf("Becoming leader of the zone. Last log record: %d last applied record: %d", win.DB.LogIndex, win.DB.Commit))
+	if len(win.DB.Unapplied) > 0 {
+		c.onedLogAt(win, at, "RCM", "I", "Replicating log to followers")
+		first := win.DB.Unapplied[0].Index
+		tables := c.applyUnapplied(win, at)
+		// A follower that already holds those records applies them as
+		// the commit index passes them (RaftManager::update_commit).
+		for _, m := range ms {
+			if m == win || m.DB.LogIndex < first {
+				continue
+			}
+			for _, t := range tables {
+				if rows, ok := win.DB.Tables[t]; ok {
+					m.DB.Tables[t] = cloneRows(rows)
+				} else {
+					delete(m.DB.Tables, t)
+				}
+			}
+		}
+		c.onedLogAt(win, at, "RCM", "I", "Leader log replicated")
+	}
 	c.onedLogAt(win, at, "RCM", "I", "oned is now the leader of the zone")
 	win.Next = map[int]int64{}
 	for _, s := range z.Servers {
@@ -216,6 +333,57 @@ func (c *Cloud) elect(z *zone, ms []*node, at time.Time) *node {
 	c.event(at, win.Name, EventLeader, fmt.Sprintf("zone %d server %d term %d", z.ID, win.SID, term))
 	c.observe(z, at)
 	return win
+}
+
+// pendingRecord is the content of a logdb row (log_index, term, sqlcmd,
+// timestamp, fed_index, applied; src/sql/OneDB.cc) that the leader wrote
+// with applied = 0 and
+// could not commit: LogDB::_exec_wr inserts a record before replicating
+// it and nothing removes it when replication fails (src/sql/LogDB.cc).
+// Rows are the rows its SQL writes (Deleted: the rows it deletes);
+// Version is the shared DB version the SQL was written for.
+type pendingRecord struct {
+	Index   int64                        `json:"index"`
+	Term    int64                        `json:"term"`
+	Method  string                       `json:"method"`
+	Version string                       `json:"version"`
+	Rows    map[string]map[string]string `json:"rows,omitempty"`
+	Deleted map[string][]string          `json:"deleted,omitempty"`
+}
+
+// applyUnapplied applies every record of leader's log not yet applied, in
+// order (LogDB::apply_log_records), and records each whose SQL was written
+// for another schema than the database now has (EventStaleApply). It
+// returns the tables those records changed.
+func (c *Cloud) applyUnapplied(leader *node, at time.Time) []string {
+	d := leader.DB
+	changed := map[string]bool{}
+	for _, r := range d.Unapplied {
+		for t := range r.Rows {
+			changed[t] = true
+		}
+		for t := range r.Deleted {
+			changed[t] = true
+		}
+		for t, rows := range r.Rows {
+			if d.Tables[t] == nil {
+				d.Tables[t] = map[string]string{}
+			}
+			maps.Copy(d.Tables[t], rows)
+		}
+		for t, keys := range r.Deleted {
+			for _, k := range keys {
+				delete(d.Tables[t], k)
+			}
+		}
+		if v := d.shared().Version; v != r.Version {
+			c.event(at, leader.Name, EventStaleApply, fmt.Sprintf("log record %d (%s) written for DB version %s applied to DB version %s", r.Index, r.Method, r.Version, v))
+		}
+		c.event(at, leader.Name, EventLogApplied, fmt.Sprintf("log record %d (%s), term %d", r.Index, r.Method, r.Term))
+	}
+	d.Unapplied = nil
+	d.Commit = d.LogIndex
+	return slices.Sorted(maps.Keys(changed))
 }
 
 func (c *Cloud) catchUp(leader, f *node, now time.Time) {
@@ -369,11 +537,27 @@ func (c *Cloud) write(p *proc, n *node, method string, exempt bool, apply func(d
 			return &apiError{method, "Cannot process request, no leader found"}
 		}
 		if len(ms) < z.majority() {
-			p.spend(2 * time.Second)
+			// LogDB::_exec_wr writes the record into logdb (applied = 0)
+			// before replicating it; LogDB::replicate waits for the
+			// ReplicaRequest up to 90 s and fails, leaving the record for
+			// the next leader or the next committed write to apply.
+			if err := c.recordUnapplied(leader, method, apply); err != nil {
+				return err
+			}
+			p.spend(writeWait)
 			return &apiError{method, "Cannot replicate log record on followers"}
 		}
 	}
 	leader.DB.dirty = map[string]bool{}
+	if len(leader.DB.Unapplied) > 0 {
+		// The next committed write applies every earlier record
+		// (LogDB::apply_log_records from last_applied + 1); followers
+		// apply them as the commit index passes them, so their tables go
+		// with this write's record.
+		for _, t := range c.applyUnapplied(leader, p.now()) {
+			leader.DB.dirty[t] = true
+		}
+	}
 	defer func() { leader.DB.dirty = nil }()
 	if err := apply(leader.DB); err != nil {
 		return err
@@ -435,6 +619,43 @@ func (c *Cloud) syncZone(z *zone, leader *node) {
 			c.replicateTo(leader, m)
 		}
 	}
+}
+
+// recordUnapplied appends to leader's log the record of a write that
+// cannot commit: its rows are computed on a copy, the tables stay as
+// they are.
+func (c *Cloud) recordUnapplied(leader *node, method string, apply func(db *database) error) error {
+	tmp := leader.DB.clone()
+	tmp.dirty = map[string]bool{}
+	if err := apply(tmp); err != nil {
+		return err
+	}
+	d := leader.DB
+	d.appendRecord(d.Term, slices.Sorted(maps.Keys(tmp.dirty)))
+	r := pendingRecord{Index: d.LogIndex, Term: d.Term, Method: method, Version: d.shared().Version}
+	for t := range tmp.dirty {
+		for k, v := range tmp.Tables[t] {
+			if old, ok := d.Tables[t][k]; !ok || old != v {
+				if r.Rows == nil {
+					r.Rows = map[string]map[string]string{}
+				}
+				if r.Rows[t] == nil {
+					r.Rows[t] = map[string]string{}
+				}
+				r.Rows[t][k] = v
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(d.Tables[t])) {
+			if _, ok := tmp.Tables[t][k]; !ok {
+				if r.Deleted == nil {
+					r.Deleted = map[string][]string{}
+				}
+				r.Deleted[t] = append(r.Deleted[t], k)
+			}
+		}
+	}
+	d.Unapplied = append(d.Unapplied, r)
+	return nil
 }
 
 func cloneRows(m map[string]string) map[string]string {
@@ -561,7 +782,9 @@ func (c *Cloud) startOned(n *node) bool {
 		c.onedLog(n, "ONE", "I", "oned started in solo mode.")
 	} else {
 		n.Role = RaftFollower
-		n.ElectAt = now.Add(warmUp + electionTimeout + time.Duration(sid)*300*time.Millisecond)
+		// RaftManager's constructor sets the last heartbeat 15 s ahead;
+		// the timer thread sees the deadline at its next 50 ms wake-up.
+		n.ElectAt = now.Add(warmUp + electionTimeout + c.randomDuration(timerPeriod))
 		n.CatchUpAt = now.Add(catchUpDelay)
 		c.onedLog(n, "RCM", "I", "oned started in follower mode")
 	}
@@ -585,12 +808,16 @@ func (c *Cloud) stopOned(n *node) {
 	}
 	z.MembersChangedAt = now
 	if wasLeader {
+		// Every follower got the leader's last heartbeat in the same
+		// broadcast round, up to BROADCAST_TIMEOUT_MS ago: they time out
+		// together, each at its own timer thread's next wake-up.
+		last := now.Add(-c.randomDuration(broadcastTimeout))
 		for _, m := range c.members(z) {
 			if m == n {
 				continue
 			}
-			at := now.Add(electionTimeout + time.Duration(m.SID)*300*time.Millisecond)
-			if at.After(m.ElectAt) {
+			at := last.Add(electionTimeout + c.randomDuration(timerPeriod))
+			if at.After(m.ElectAt) || m.Role == RaftFollower {
 				m.ElectAt = at
 			}
 		}

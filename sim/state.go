@@ -30,6 +30,10 @@ type state struct {
 	Events []Event          `json:"events"`
 	Faults []*Fault         `json:"faults"`
 	Seq    int              `json:"seq"`
+	// Seed and Draws make the cloud's randomness reproducible and
+	// persistent: draw i is a function of (Seed, i) only.
+	Seed  uint64 `json:"seed"`
+	Draws uint64 `json:"draws"`
 	// Mirrors are the real MariaDB databases mirroring front-ends.
 	Mirrors map[string]*mirrorState `json:"mirrors,omitempty"`
 }
@@ -130,6 +134,10 @@ type node struct {
 	// Mounts are directories that are mount points (SetMountPoint):
 	// rename(2) and rmdir(2) refuse them with EBUSY.
 	Mounts []string `json:"mounts,omitempty"`
+
+	// Fetched is the package manager's cache: package -> version
+	// downloaded but not installed yet.
+	Fetched map[string]string `json:"fetched,omitempty"`
 }
 
 // mounted reports whether p is one of n's mount points.
@@ -169,6 +177,9 @@ type database struct {
 	Tables   map[string]map[string]string `json:"tables"`
 	// Pending: some VM is settling or some host awaits monitoring.
 	Pending bool `json:"pending,omitempty"`
+	// Unapplied are the logdb records written but never committed
+	// (applied = 0), oldest first; LogIndex counts them.
+	Unapplied []pendingRecord `json:"unapplied,omitempty"`
 	// dirty lists the tables changed by the write being applied.
 	dirty map[string]bool
 }
@@ -281,6 +292,7 @@ func (d *database) clone() *database {
 	for i, r := range d.Log {
 		c.Log[i] = r.clone()
 	}
+	c.Unapplied = slices.Clone(d.Unapplied) // records are never changed in place
 	c.Tables = make(map[string]map[string]string, len(d.Tables))
 	for t, rows := range d.Tables {
 		m := make(map[string]string, len(rows))

@@ -153,7 +153,7 @@ func New(spec Spec, opts ...Option) (*Cloud, error) {
 	if len(spec.Zones) == 0 {
 		return nil, fmt.Errorf("%w: no zones", ErrBadSpec)
 	}
-	st := &state{Now: cfg.start, Nodes: map[string]*node{}, Repo: cfg.repo}
+	st := &state{Now: cfg.start, Nodes: map[string]*node{}, Repo: cfg.repo, Seed: cfg.seed}
 	c := &Cloud{st: st}
 	c.init(cfg)
 	vmID := 0

@@ -375,6 +375,53 @@ func (s *System) Upgrade(ctx context.Context, t transport.Transport, pkgs ...str
 	return nil
 }
 
+// DownloadCommand returns the command Download runs for pm: what
+// UpgradeCommand would install, downloaded into the package manager's
+// cache and not installed. apt: `apt-get install --only-upgrade
+// --download-only -y PKGS`; dnf/yum: `upgrade --downloadonly -y PKGS`;
+// zypper: `--non-interactive update --download-only PKGS`.
+func DownloadCommand(pm PackageManager, pkgs ...string) (transport.Command, error) {
+	if err := checkPackages(pkgs); err != nil {
+		return transport.Command{}, err
+	}
+	var c transport.Command
+	switch pm {
+	case Apt:
+		c = transport.Cmd("apt-get", append([]string{"install", "--only-upgrade", "--download-only", "-y"}, pkgs...)...)
+		c.Env = map[string]string{"DEBIAN_FRONTEND": "noninteractive"}
+	case Dnf, Yum:
+		c = transport.Cmd(string(pm), append([]string{"upgrade", "--downloadonly", "-y"}, pkgs...)...)
+	case Zypper:
+		c = transport.Cmd("zypper", append([]string{"--non-interactive", "update", "--download-only"}, pkgs...)...)
+	default:
+		return transport.Command{}, fmt.Errorf("%w: package manager %q", ErrInvalid, pm)
+	}
+	return c, nil
+}
+
+// Download fetches, as root, the packages an Upgrade of pkgs would
+// install, without installing them (see DownloadCommand), so that the
+// upgrade itself, later, only installs: run it before an outage to keep
+// the download out of it.
+func (s *System) Download(ctx context.Context, t transport.Transport, pkgs ...string) error {
+	if err := checkPackages(pkgs); err != nil {
+		return err
+	}
+	pm, err := s.DetectPackageManager(ctx, t)
+	if err != nil {
+		return err
+	}
+	c, err := DownloadCommand(pm, pkgs...)
+	if err != nil {
+		return err
+	}
+	s.log().Info("download packages", hostField(t), zap.String("manager", string(pm)), zap.Strings("packages", pkgs))
+	if err := transport.Check(ctx, t, s.root(c)); err != nil {
+		return &PackageError{Host: transport.HostName(t), Manager: pm, Op: "download", Packages: pkgs, Err: err}
+	}
+	return nil
+}
+
 // InstalledVersion returns pkg's installed version: dpkg's Version
 // ("7.4.0-1") from `dpkg-query -W -f='${Status}\t${Version}\n' PKG`, or
 // rpm's VERSION-RELEASE ("7.4.0-1.el9") from `rpm -q --qf

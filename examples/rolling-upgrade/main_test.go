@@ -12,7 +12,7 @@ func TestSimulatedRolling(t *testing.T) {
 	clitest.Succeeds(t, run, nil,
 		"plan rolling-upgrade zone 0 → 7.4.1",
 		"nodes/fe1/handoff",
-		"simulator: API downtime 5.3s, write downtime 5.3s",
+		"simulator: API downtime 4.741s, write downtime 4.741s",
 	)
 }
 
@@ -21,7 +21,7 @@ func TestSimulatedRejoin(t *testing.T) {
 	clitest.Succeeds(t, run, []string{"--mode", "rejoin"},
 		"leader/start   <- point of no return",
 		"rejoin/fe3/join",
-		"write downtime 31.48",
+		"write downtime 31.51",
 		"gave the re-added followers their server IDs again",
 	)
 }

@@ -1,9 +1,14 @@
 // Package ha upgrades an OpenNebula HA cluster (a single front-end being
 // an HA cluster of one) to a new release with the procedure of FACTS.md
-// §6.2 as corrected in §11: VMs settled; hosts disabled with their states
-// recorded; every OpenNebula service stopped, followers first, the leader
-// last; configuration and databases backed up on every node; repository,
-// packages, onecfg on every node; onedb upgrade and fsck on the leader; the
+// §6.2 as corrected in §11: configuration backed up, repository switched
+// and the new packages downloaded on every node before any outage; VMs
+// settled; hosts disabled with their states recorded; every OpenNebula
+// service stopped on every node back to back, followers first, the leader
+// last (a leader without a majority would keep taking calls it cannot
+// commit, which oned applies later: LogDB::_exec_wr in OpenNebula's
+// src/sql/LogDB.cc); databases backed up, packages installed and onecfg
+// run on every node in parallel; the leader's Raft log checked for
+// unapplied records; onedb upgrade and fsck on the leader; the
 // leader's upgraded database copied (checksummed) and restored on every
 // follower; configuration synced keeping each follower's SERVER_ID;
 // daemon-reload; a majority started first, then the rest; the zone in

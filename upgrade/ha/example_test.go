@@ -37,24 +37,26 @@ func ExamplePlan() {
 	// Output:
 	// prepare/fe2/upgrade/backup-config
 	// prepare/fe2/upgrade/repository
+	// prepare/fe2/upgrade/download
 	// prepare/fe3/upgrade/backup-config
 	// prepare/fe3/upgrade/repository
+	// prepare/fe3/upgrade/download
 	// prepare/fe1/upgrade/backup-config
 	// prepare/fe1/upgrade/repository
+	// prepare/fe1/upgrade/download
 	// vms-settled
 	// hosts-disable
-	// upgrade/fe2/stop
-	// upgrade/fe2/backup-db
-	// upgrade/fe2/packages
-	// upgrade/fe2/onecfg
-	// upgrade/fe3/stop
-	// upgrade/fe3/backup-db
-	// upgrade/fe3/packages
-	// upgrade/fe3/onecfg
-	// upgrade/fe1/stop
-	// upgrade/fe1/backup-db
-	// upgrade/fe1/packages
-	// upgrade/fe1/onecfg
+	// stop
+	// upgrade/fe2/node/backup-db
+	// upgrade/fe2/node/packages
+	// upgrade/fe2/node/onecfg
+	// upgrade/fe3/node/backup-db
+	// upgrade/fe3/node/packages
+	// upgrade/fe3/node/onecfg
+	// upgrade/fe1/node/backup-db
+	// upgrade/fe1/node/packages
+	// upgrade/fe1/node/onecfg
+	// leader/raft-log
 	// leader/onedb-upgrade
 	// leader/onedb-fsck
 	// leader/onedb-backup

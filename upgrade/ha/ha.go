@@ -66,6 +66,12 @@ func WithPollInterval(first, largest time.Duration) Option {
 	return nebula.WithPollInterval(first, largest)
 }
 
+// WithDryFsck(true) checks the upgraded database with `onedb fsck --dry`
+// once the zone is back (StepFsckDry) instead of repairing it with `onedb
+// fsck` inside the outage: shorter downtime; problems found then fail that
+// step and wait for an `onedb fsck` in a later window.
+func WithDryFsck(on bool) Option { return nebula.WithDryFsck(on) }
+
 // WithBackupDir sets where database backups go on the front-ends.
 func WithBackupDir(dir string) Option { return nebula.WithBackupDir(dir) }
 
@@ -90,13 +96,14 @@ func WithFailureBudget(n int) Option { return nebula.WithFailureBudget(n) }
 // WithMinFree sets the free space the disk-space check wants.
 func WithMinFree(n int64) Option { return nebula.WithMinFree(n) }
 
-// Step and group names of the plan (full names: "upgrade/fe2/stop",
-// "upgrade/fe1/packages", "leader/onedb-upgrade",
+// Step and group names of the plan (full names: "stop",
+// "upgrade/fe1/node/packages", "leader/onedb-upgrade",
 // "followers/fe2/seed/restore",
 // "hypervisors/kvm1/upgrade/packages").
 const (
 	StepVMs          = "vms-settled"
 	StepDisable      = "hosts-disable"
+	StepStop         = "stop"
 	StepUpgrade      = "upgrade"
 	StepPrepare      = "prepare"
 	StepLeader       = "leader"
@@ -108,6 +115,7 @@ const (
 	StepStartRest    = "start/rest"
 	StepWaitInSync   = "wait-in-sync"
 	StepChecksums    = "db-checksums"
+	StepFsckDry      = "onedb-fsck-dry"
 	StepHypervisors  = hypervisors.StepHypervisors
 	StepHostsRestore = "hosts-restore"
 
@@ -153,15 +161,24 @@ var (
 //	  backup-config          /etc/one, remotes/etc, .one, /etc/onecfg.conf
 //	  repository             repository switched to the target series (a
 //	                         bad URL or token fails here, nothing stopped)
+//	  download               the new packages downloaded, not installed
+//	                         (apt-get --download-only, dnf --downloadonly,
+//	                         zypper --download-only), out of the outage
 //	vms-settled              no VM transient; stop at once on failed VMs
 //	hosts-disable            hosts' states recorded, enabled ones disabled
-//	upgrade/<fe>/            node by node, followers first, leader last:
-//	  stop                   every OpenNebula service stopped, verified
+//	stop                     every OpenNebula service stopped and verified
+//	                         on every front-end, back to back, followers
+//	                         first; the VMs checked again just before the
+//	                         leader stops (StopZone)
+//	upgrade/<fe>/node/       on every front-end, in parallel:
 //	  backup-db              onedb backup (what a rollback restores)
 //	  packages               packages upgraded, config files kept
 //	  onecfg                 onecfg upgrade
+//	leader/raft-log          no logdb record left unapplied (a write the
+//	                         old leader could not commit)
 //	leader/onedb-upgrade     onedb upgrade
-//	leader/onedb-fsck        onedb fsck
+//	leader/onedb-fsck        onedb fsck (WithDryFsck: onedb-fsck-dry,
+//	                         `onedb fsck --dry` after db-checksums)
 //	leader/onedb-backup      backup of the upgraded database
 //	followers/<f>/seed/      copy-backup (checksummed), restore (onedb
 //	                         restore -f), sync-config (keeping the
@@ -205,46 +222,39 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	followers := z.Followers(leader)
 	fronts := append(append([]string(nil), followers...), leader)
 
-	// Node by node, followers first: stop, back up the database, upgrade
-	// packages and configuration. The followers are upgraded while the
-	// leader still serves the API (and, until too few servers run for a
-	// majority, takes writes); the API is down from the leader's stop.
-	var offline []upgrade.Node
-	running := len(fronts)
-	writesDown := false
-	for _, f := range fronts {
-		running--
-		var down []string
-		if running < z.Majority() && !writesDown {
-			down, writesDown = append(down, ServiceWrites), true
-		}
-		if f == leader {
-			down = append(down, ServiceAPI)
-		}
-		offline = append(offline, upgrade.Phase(f,
-			k.StopServicesMarking("stop", f, down...),
-			k.BackupDB("backup-db", f),
-			k.UpgradePackages("packages", f),
-			k.UpgradeConfig("onecfg", f),
-		))
-	}
-
+	// Every front-end is stopped back to back (StopZone) before any
+	// backup or package work: a leader left without a majority still
+	// takes API calls, writes each into logdb and keeps the ones it cannot
+	// commit for the next leader to apply (LogDB::_exec_wr in OpenNebula's
+	// src/sql/LogDB.cc), which would then run the old release's SQL on the
+	// upgraded database. Once stopped, the front-ends are upgraded in
+	// parallel, and the leader's Raft log is checked before its database
+	// is upgraded.
+	all := upgrade.ParallelPolicy{Concurrency: len(fronts), FailureBudget: len(fronts)}
 	nodes := []upgrade.Node{
 		upgrade.PerHost(StepPrepare, fronts, func(string) upgrade.Node {
 			return upgrade.Phase("upgrade",
 				k.BackupConfig("backup-config", ""),
 				k.SwitchRepository("repository", "", ""),
+				k.DownloadPackages("download", ""),
 			)
-		}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts), FailureBudget: len(fronts)}),
+		}).WithParallel(all),
 		k.VMsSettled(StepVMs, leader),
 		k.DisableHosts(StepDisable, z, leader),
-		upgrade.Phase(StepUpgrade, offline...),
-		upgrade.Phase(StepLeader,
-			k.UpgradeDB("onedb-upgrade", leader),
-			k.FsckDB("onedb-fsck", leader),
-			k.BackupUpgradedDB("onedb-backup", z, leader),
-		),
+		k.StopZone(StepStop, z, leader),
+		upgrade.PerHost(StepUpgrade, fronts, func(string) upgrade.Node {
+			return upgrade.Phase("node",
+				k.BackupDB("backup-db", ""),
+				k.UpgradePackages("packages", ""),
+				k.UpgradeConfig("onecfg", ""),
+			)
+		}).WithParallel(all),
 	}
+	dbSteps := []upgrade.Node{k.CheckRaftLog("raft-log", leader), k.UpgradeDB("onedb-upgrade", leader)}
+	if !k.DryFsck() {
+		dbSteps = append(dbSteps, k.FsckDB("onedb-fsck", leader))
+	}
+	nodes = append(nodes, upgrade.Phase(StepLeader, append(dbSteps, k.BackupUpgradedDB("onedb-backup", z, leader))...))
 	// Every follower is seeded before anything starts: a follower whose
 	// database is replaced while a leader runs needs `onezone
 	// server-reset` and a backup fresher than the leader's last writes
@@ -278,6 +288,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		k.WaitInSync(StepWaitInSync, z, leader, false),
 		k.CompareChecksums(StepChecksums, z, leader),
 	)
+	if k.DryFsck() {
+		nodes = append(nodes, k.FsckDryDB(StepFsckDry, leader))
+	}
 	if len(z.Hypervisors) > 0 {
 		nodes = append(nodes, upgrade.PerHost(StepHypervisors, z.HypervisorNames(), k.HypervisorNodes(z, leader)).WithParallel(k.Parallel()))
 	}

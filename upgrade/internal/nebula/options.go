@@ -56,6 +56,8 @@ type options struct {
 	timer       func() backoff.Timer
 	sudo        bool
 	checksums   ChecksumFunc
+	raftLog     RaftLogFunc
+	dryFsck     bool
 	waitTimeout time.Duration
 	pollFirst   time.Duration
 	pollMax     time.Duration

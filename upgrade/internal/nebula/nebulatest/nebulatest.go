@@ -79,6 +79,19 @@ func Options(c *sim.Cloud) []nebula.Option {
 		nebula.WithClock(c.Now),
 		nebula.WithTimer(c.Clock().NewTimer),
 		nebula.WithChecksums(Checksums(c)),
+		nebula.WithRaftLog(RaftLog(c)),
+	}
+}
+
+// RaftLog returns a RaftLogFunc answering from c's model.
+func RaftLog(c *sim.Cloud) nebula.RaftLogFunc {
+	return func(_ context.Context, node string, _ transport.Transport) (onedb.RaftLog, error) {
+		l, err := c.RaftLog(node)
+		if err != nil {
+			return onedb.RaftLog{}, err
+		}
+		return onedb.RaftLog{LastIndex: uint64(l.LastIndex), LastApplied: uint64(l.LastApplied),
+			Unapplied: int64(l.Unapplied), First: uint64(l.First), Last: uint64(l.Last)}, nil
 	}
 }
 
@@ -102,5 +115,24 @@ func Checksums(c *sim.Cloud) nebula.ChecksumFunc {
 			out.Tables[k] = h.Sum64()
 		}
 		return out, nil
+	}
+}
+
+// Overlap returns an observer (upgrade.WithObserver) that makes c charge
+// the branches of the named PerHost groups concurrently, each host on its
+// own timeline (Cloud.BeginLanes, EndLanes), as they run on real hosts.
+// Name only groups whose branches each work on their own host and run
+// all at once (Concurrency of at least the number of hosts).
+func Overlap(c *sim.Cloud, groups ...string) func(upgrade.Event) {
+	return func(e upgrade.Event) {
+		if e.Host != "" || !slices.Contains(groups, e.Step) {
+			return
+		}
+		switch e.Kind {
+		case upgrade.EventStepStarted:
+			c.BeginLanes()
+		case upgrade.EventStepFinished:
+			c.EndLanes()
+		}
 	}
 }
