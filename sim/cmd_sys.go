@@ -306,7 +306,19 @@ func cmdSystemctl(p *proc) int {
 	case "daemon-reload":
 		p.spend(500 * time.Millisecond)
 		p.n.UnitsChanged = false
-	case "start", "restart", "try-restart", "reload":
+	case "start":
+		if p.n.UnitsChanged {
+			p.errf("Warning: The unit file, source configuration file or drop-ins of %s changed on disk. Run 'systemctl daemon-reload' to reload units.\n", unitNames(units)[0])
+		}
+		for _, msg := range p.unitJobs(unitNames(units), false) {
+			p.errf("%s\n", msg)
+			if strings.HasPrefix(msg, "Assertion") {
+				code = 1
+			} else if code == 0 {
+				code = 5
+			}
+		}
+	case "restart", "try-restart", "reload":
 		if p.n.UnitsChanged {
 			p.errf("Warning: The unit file, source configuration file or drop-ins of %s changed on disk. Run 'systemctl daemon-reload' to reload units.\n", unitNames(units)[0])
 		}
@@ -331,11 +343,9 @@ func cmdSystemctl(p *proc) int {
 			}
 		}
 	case "stop":
-		for _, u := range unitNames(units) {
-			if ok, msg := p.stopUnit(u); !ok {
-				p.errf("%s\n", msg)
-				code = 5
-			}
+		for _, msg := range p.unitJobs(unitNames(units), true) {
+			p.errf("%s\n", msg)
+			code = 5
 		}
 	case "reset-failed":
 		for _, u := range p.n.Units {

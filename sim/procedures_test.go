@@ -87,10 +87,13 @@ func TestBreakAndRejoin(t *testing.T) {
 	// Stop a follower, then delete it: a deleted follower that still
 	// runs campaigns and deposes the leader. The last one is deleted
 	// first (a 2-server zone with one server down cannot commit the
-	// removal) and stopped right away, before its election timeout.
+	// removal) and its oned stopped right away, before its election
+	// timeout: alone, since stopping it with the units ordered after it
+	// waits for those first (systemd reverses After= on stop).
 	stopServices(t, c, "fe2")
 	ok(t, c, "fe1", "onezone", "server-del", "0", "1")
 	ok(t, c, "fe1", "onezone", "server-del", "0", "2")
+	ok(t, c, "fe3", "systemctl", "stop", "opennebula")
 	stopServices(t, c, "fe3")
 	assert.Equal(t, 0, leaderSID(t, c, "fe1"), "fe1 leads a one-server zone")
 	assert.Empty(t, c.WriteWindows(0), "writes never stopped so far")

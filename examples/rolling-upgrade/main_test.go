@@ -21,7 +21,7 @@ func TestSimulatedRejoin(t *testing.T) {
 	clitest.Succeeds(t, run, []string{"--mode", "rejoin"},
 		"leader/start   <- point of no return",
 		"rejoin/fe3/join",
-		"write downtime 31.51",
+		"write downtime 33.51",
 		"gave the re-added followers their server IDs again",
 	)
 }

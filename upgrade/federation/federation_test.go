@@ -154,7 +154,9 @@ func TestFederationFaultRollsBack(t *testing.T) {
 	c.ClearFaults()
 	// Every zone back on 7.2.0, enabled, in sync; nothing lost.
 	checkFederation(t, c, "7.2.0", "7.2.0")
-	cmds := zoneCommands(c)
+	// An enable refused while the zone still elects its leader is
+	// retried: count each zone's enables once.
+	cmds := slices.Compact(zoneCommands(c))
 	require.GreaterOrEqual(t, len(cmds), 3)
 	assert.Equal(t, "enable 0", cmds[len(cmds)-3], "master enabled first on rollback")
 	assert.ElementsMatch(t, []string{"enable 0", "enable 100", "enable 101"}, cmds[len(cmds)-3:])

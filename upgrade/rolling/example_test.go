@@ -73,8 +73,8 @@ func ExampleRejoinPlan() {
 	}
 	fmt.Println("windows in the report:", len(rep.Downtime))
 	// Output:
-	// writes refused for 28s
-	// writes refused for 3.5s
+	// writes refused for 29s
+	// writes refused for 4.5s
 	// windows in the report: 2
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/cenkalti/backoff/v4"
@@ -247,7 +248,9 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 // src/raft/RaftManager.cc, src/rm/api/ZoneAPI.cc). The last follower
 // (a zone of two servers) is the exception: stopped first, the leader
 // would have no majority and the delete could not commit, so it is
-// deleted, then stopped at once, well within the 5 s election timeout.
+// deleted, then stopped at once, oned first (alone, so that systemd does
+// not wait for the units ordered after it), well within the 5 s
+// election timeout.
 // Rollback re-seeds f from the leader and adds it back (rejoin), whatever
 // release both run by then.
 func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgrade.Step {
@@ -280,10 +283,20 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			if err := nebula.KeyStarted.Set(s, true); err != nil {
 				return err
 			}
-			stop := func() error {
+			stop := func(onedFirst bool) error {
 				active, err := k.ListActive(ctx, ft)
 				if err != nil {
 					return err
+				}
+				if i := slices.IndexFunc(active, func(u string) bool { return strings.TrimSuffix(u, ".service") == "opennebula" }); onedFirst && i >= 0 {
+					// Alone: stopped with the units ordered after it
+					// (hem, flow, gate, fireedge... After=opennebula),
+					// systemd stops those first (After= reversed on
+					// stop) and oned would run on past the timeout.
+					if err := k.System().Stop(ctx, ft, active[i]); err != nil {
+						return err
+					}
+					active = slices.Delete(active, i, i+1)
 				}
 				if len(active) > 0 {
 					if err := k.System().Stop(ctx, ft, active...); err != nil {
@@ -303,7 +316,7 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			// servers remain.
 			stopFirst := !member || len(zz.Servers) >= 3
 			if stopFirst {
-				if err := stop(); err != nil {
+				if err := stop(false); err != nil {
 					return err
 				}
 			}
@@ -324,7 +337,7 @@ func leaveStep(k *nebula.Kit, name string, z nebula.Zone, leader, f string) upgr
 			if stopFirst {
 				return nil
 			}
-			return stop()
+			return stop(true)
 		}).CheckWith(nebula.Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
 		removed, err := wasRemoved(ctx, s, k, z, leader, f)
 		if err != nil {

@@ -309,30 +309,7 @@ func (k *Kit) WaitLeader(name string, z Zone, via string, up ...string) upgrade.
 	}
 	return Step(name, fmt.Sprintf("wait until zone %d has a leader again (API up)", z.ID),
 		func(ctx context.Context, s *upgrade.State) error {
-			t, _, err := Node(s, via)
-			if err != nil {
-				return err
-			}
-			var last zone.Zone
-			err = k.pollOutage(ctx, s, fmt.Sprintf("zone %d leader", z.ID), func() (bool, error) {
-				zz, err := zone.Show(ctx, t, z.ID, k.zoneOpts()...)
-				if err != nil {
-					if _, ok := errors.AsType[*zone.ParseError](err); ok {
-						return false, backoff.Permanent(err)
-					}
-					return false, err
-				}
-				last = zz
-				l, ok := zz.Leader()
-				if ok {
-					s.Output("stdout", fmt.Sprintf("leader %s, term %d", l.Name, l.Raft.Term))
-				}
-				return ok || !zz.HA(), nil
-			})
-			if errors.Is(err, ErrTimeout) && last.HA() {
-				err = errors.Join(err, last.CheckSync(k.o.maxLag))
-			}
-			if err != nil {
+			if err := k.waitLeader(ctx, s, z, via); err != nil {
 				return err
 			}
 			for _, svc := range up {
@@ -342,6 +319,35 @@ func (k *Kit) WaitLeader(name string, z Zone, via string, up ...string) upgrade.
 			}
 			return nil
 		}).CheckWith(Idempotent)
+}
+
+// waitLeader polls front-end via (its local oned) until zone z has a
+// leader, or answers at all without HA.
+func (k *Kit) waitLeader(ctx context.Context, s *upgrade.State, z Zone, via string) error {
+	t, _, err := Node(s, via)
+	if err != nil {
+		return err
+	}
+	var last zone.Zone
+	err = k.pollOutage(ctx, s, fmt.Sprintf("zone %d leader", z.ID), func() (bool, error) {
+		zz, err := zone.Show(ctx, t, z.ID, k.zoneOpts()...)
+		if err != nil {
+			if _, ok := errors.AsType[*zone.ParseError](err); ok {
+				return false, backoff.Permanent(err)
+			}
+			return false, err
+		}
+		last = zz
+		l, ok := zz.Leader()
+		if ok {
+			s.Output("stdout", fmt.Sprintf("leader %s, term %d", l.Name, l.Raft.Term))
+		}
+		return ok || !zz.HA(), nil
+	})
+	if errors.Is(err, ErrTimeout) && last.HA() {
+		err = errors.Join(err, last.CheckSync(k.o.maxLag))
+	}
+	return err
 }
 
 // WaitInSync waits, asking front-end via (its local oned), until zone z

@@ -37,7 +37,8 @@ func WithRaftLog(fn RaftLogFunc) Option {
 // listed once more through it: a migration started by hand after
 // VMsSettled would be cut in the middle, so a VM in a transient or
 // failure state stops the step (and rolls it back). Rollback starts the
-// recorded units again, the leader first.
+// recorded units again, the leader first, and waits until the zone has a
+// leader: the rollbacks before it (hosts-disable) go through the API.
 func (k *Kit) StopZone(name string, z Zone, leader string) upgrade.Step {
 	order := append(z.Followers(leader), leader)
 	var stops []*upgrade.FuncStep
@@ -73,7 +74,13 @@ func (k *Kit) StopZone(name string, z Zone, leader string) upgrade.Step {
 				errs = append(errs, fmt.Errorf("%s: %w", order[i], err))
 			}
 		}
-		return errors.Join(errs...)
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		if units, _ := ActiveUnits(leader).Get(s); len(units) == 0 {
+			return nil // the leader was not stopped: nothing to wait for
+		}
+		return k.waitLeader(ctx, s, z, leader)
 	})
 }
 
