@@ -351,6 +351,9 @@ func (t *Transport) Upload(ctx context.Context, dst string, r io.Reader, opts tr
 	if group == "" {
 		group = owner
 	}
+	c.laneReceived(t.name, data)
+	leave := c.enterLane(t.name)
+	defer leave()
 	cost := transferCost(modelledSize(data))
 	now := c.clock.Advance(cost)
 	if err := n.FS.Set(dst, vfs.File{Data: data, Mode: mode, Owner: owner, Group: group, ModTime: now}); err != nil {
@@ -378,9 +381,14 @@ func (t *Transport) Download(ctx context.Context, src string, w io.Writer, opts 
 			err = fmt.Errorf("%s: Permission denied", src)
 		}
 	}
+	leave := c.enterLane(t.name)
 	cost := transferCost(modelledSize(data))
 	now := c.clock.Advance(cost)
 	c.event(now, t.name, EventCommand, "download "+src)
+	leave()
+	if err == nil {
+		c.laneSent(t.name, data)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return transport.Transfer{}, fmt.Errorf("download %s: %w", src, err)
@@ -461,7 +469,15 @@ func (c *Cloud) run(ctx context.Context, name string, cmd transport.Command, std
 	if c.realTime {
 		c.clock.set(time.Now().UTC())
 	}
-	defer c.enterLane(name)()
+	c.laneReceived(name, stdin)
+	var o *outcome
+	leave := c.enterLane(name)
+	defer func() {
+		leave()
+		if o != nil {
+			c.laneSent(name, o.stdout.Bytes())
+		}
+	}()
 	c.tick(c.clock.Now())
 	user := c.login
 	if cmd.User != "" {
@@ -478,7 +494,7 @@ func (c *Cloud) run(ctx context.Context, name string, cmd transport.Command, std
 	if dir == "" {
 		dir = homeOf(user)
 	}
-	o := &outcome{}
+	o = &outcome{}
 	if st, err := n.FS.Stat(dir); cmd.Dir != "" && (err != nil || !st.Dir) {
 		fmt.Fprintf(&o.stderr, "sh: 1: cd: can't cd to %s\n", cmd.Dir)
 		o.code = 2

@@ -1,11 +1,15 @@
 package sim
 
 import (
+	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/upgradekit/upgradekit/transport"
 )
 
 // Work on three nodes inside lanes costs the longest of the three, not
@@ -53,4 +57,44 @@ func TestDownloadOnlyThenInstall(t *testing.T) {
 	assert.Contains(t, ok(t, c, "fe1", "dpkg-query", "-W", "-f=${Version}\n", "opennebula"), "7.4.1")
 	assert.Greater(t, fetch, fetchBase)
 	assert.Less(t, install, fetch+installBase, "the install does not download again")
+}
+
+// Inside lanes a copy from one node to two others (download, upload, as
+// system.CopyFile streams it) is charged where the data goes: each
+// receiving node's timeline waits for its copy to leave the sender, and
+// the sender's copies follow each other, so the second copy ends no
+// sooner than two transfers after the start. Before, the transfers cost
+// time on no node's timeline and the receivers did not wait at all.
+func TestLanesCopyWaitsForTheSender(t *testing.T) {
+	t.Parallel()
+	c, err := HA(3, "7.2.0")
+	require.NoError(t, err)
+	data := make([]byte, 8<<20) // 8 MiB: 84 ms per transfer at the modelled rate
+	for i := range data {
+		data[i] = byte(i)
+	}
+	ctx := context.Background()
+	src, err := c.Frontend("fe1")
+	require.NoError(t, err)
+	_, err = src.Upload(ctx, "/tmp/f", bytes.NewReader(data), transport.FileOptions{Sudo: true})
+	require.NoError(t, err)
+	one := transferCost(int64(len(data)))
+
+	start := c.Now()
+	c.BeginLanes()
+	ends := map[string]time.Duration{}
+	for _, dst := range []string{"fe2", "fe3"} {
+		var buf bytes.Buffer
+		_, err := src.Download(ctx, "/tmp/f", &buf, transport.FileOptions{Sudo: true})
+		require.NoError(t, err)
+		d, err := c.Frontend(dst)
+		require.NoError(t, err)
+		_, err = d.Upload(ctx, "/tmp/f", &buf, transport.FileOptions{Sudo: true})
+		require.NoError(t, err)
+		ends[dst] = c.lanes.at[dst].Sub(start)
+	}
+	c.EndLanes()
+	assert.GreaterOrEqual(t, ends["fe2"], 2*one, "fe2: its copy left fe1, then arrived")
+	assert.GreaterOrEqual(t, ends["fe3"], 3*one, "fe3: its copy left fe1 after fe2's")
+	assert.Equal(t, ends["fe3"], c.Now().Sub(start), "the clock ends with the last timeline")
 }

@@ -36,7 +36,7 @@ func measureHA(t testing.TB, seed uint64, opts ...ha.Option) downtime {
 	plan, err := ha.Plan(inv, append(nebulatest.Options(c), opts...)...)
 	require.NoError(t, err)
 	r, err := upgrade.NewRunner(plan, append(nebulatest.RunnerOptions(c),
-		upgrade.WithObserver(nebulatest.Overlap(c, ha.StepPrepare, ha.StepUpgrade)))...)
+		upgrade.WithObserver(nebulatest.Overlap(c, ha.StepPrepare, ha.StepUpgrade, ha.StepFollowers, ha.StepReload)))...)
 	require.NoError(t, err)
 	start := c.Now()
 	_, err = r.Run(context.Background())
