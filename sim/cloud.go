@@ -351,11 +351,13 @@ func (t *Transport) Upload(ctx context.Context, dst string, r io.Reader, opts tr
 	if group == "" {
 		group = owner
 	}
-	c.laneReceived(t.name, data)
+	until := c.laneReceived(t.name, data)
 	leave := c.enterLane(t.name)
 	defer leave()
 	cost := transferCost(modelledSize(data))
-	now := c.clock.Advance(cost)
+	c.clock.Advance(cost)
+	c.laneWait(until)
+	now := c.clock.Now()
 	if err := n.FS.Set(dst, vfs.File{Data: data, Mode: mode, Owner: owner, Group: group, ModTime: now}); err != nil {
 		return transport.Transfer{}, fmt.Errorf("upload %s: %w", dst, err)
 	}
@@ -382,12 +384,13 @@ func (t *Transport) Download(ctx context.Context, src string, w io.Writer, opts 
 		}
 	}
 	leave := c.enterLane(t.name)
+	from := c.clock.Now()
 	cost := transferCost(modelledSize(data))
 	now := c.clock.Advance(cost)
 	c.event(now, t.name, EventCommand, "download "+src)
 	leave()
 	if err == nil {
-		c.laneSent(t.name, data)
+		c.laneSent(t.name, from, data)
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -469,13 +472,17 @@ func (c *Cloud) run(ctx context.Context, name string, cmd transport.Command, std
 	if c.realTime {
 		c.clock.set(time.Now().UTC())
 	}
-	c.laneReceived(name, stdin)
+	until := c.laneReceived(name, stdin)
 	var o *outcome
 	leave := c.enterLane(name)
+	from := c.clock.Now()
 	defer func() {
+		if o != nil {
+			c.laneWait(until)
+		}
 		leave()
 		if o != nil {
-			c.laneSent(name, o.stdout.Bytes())
+			c.laneSent(name, from, o.stdout.Bytes())
 		}
 	}()
 	c.tick(c.clock.Now())

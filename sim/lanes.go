@@ -10,12 +10,15 @@ import "time"
 // costs time on the one clock, so parallel work adds up.
 //
 // Data that leaves a node (a download, a command's output) and reaches
-// another (an upload, a command's input) carries its time: the receiving
-// node's timeline does not start the upload before the sending node's
-// timeline produced the data (a copy from a leader to its followers: the
+// another (an upload, a command's input) carries its time: system's
+// copies stream it (CopyFile and CopyTree pipe the download or the tar
+// into the upload as it comes, system/copy.go), so the receiving node's
+// upload starts no earlier than the sending started and ends no earlier
+// than the sending ended (a copy from a leader to its followers: the
 // followers' restores wait for their copy). A node's own transfers and
 // commands run one after the other on its timeline, so two copies out of
-// the same node take twice as long, as on one shared link.
+// the same node take twice as long, as on one shared link. Outside lanes
+// the download and the upload add up on the one clock.
 //
 // Use them only around work whose hosts wait on each other through the
 // data they pass, nothing else (each branch working on its own node, as
@@ -25,16 +28,20 @@ import "time"
 type lanes struct {
 	start time.Time
 	at    map[string]time.Time
-	// sent holds, by SHA-256 of the data, when each copy of it left its
-	// node, oldest first.
-	sent map[string][]time.Time
+	// sent holds, by SHA-256 of the data, when each copy of it was sent
+	// from its node, oldest first.
+	sent map[string][]span
 }
+
+// span is when a node sent data: from the start to the end of the
+// command or download.
+type span struct{ from, to time.Time }
 
 // BeginLanes starts per-node timelines at the current time (see lanes).
 func (c *Cloud) BeginLanes() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lanes = &lanes{start: c.clock.Now(), at: map[string]time.Time{}, sent: map[string][]time.Time{}}
+	c.lanes = &lanes{start: c.clock.Now(), at: map[string]time.Time{}, sent: map[string][]span{}}
 }
 
 // EndLanes ends the per-node timelines: the clock moves to the latest
@@ -79,32 +86,37 @@ func (c *Cloud) enterLane(node string) func() {
 	}
 }
 
-// laneSent records, within lanes (with c.mu held), that data left node at
-// the time its timeline has reached.
-func (c *Cloud) laneSent(node string, data []byte) {
+// laneSent records, within lanes (with c.mu held), that node sent data
+// from from until the time its timeline has reached.
+func (c *Cloud) laneSent(node string, from time.Time, data []byte) {
 	if c.lanes == nil || c.realTime || len(data) == 0 {
 		return
 	}
-	at, ok := c.lanes.at[node]
-	if !ok {
-		at = c.lanes.start
-	}
 	key := sha256hex(data)
-	c.lanes.sent[key] = append(c.lanes.sent[key], at)
+	c.lanes.sent[key] = append(c.lanes.sent[key], span{from, c.laneAt(node)})
+}
+
+// laneAt is where node's timeline is (with c.mu held, within lanes).
+func (c *Cloud) laneAt(node string) time.Time {
+	if at, ok := c.lanes.at[node]; ok {
+		return at
+	}
+	return c.lanes.start
 }
 
 // laneReceived moves node's timeline, within lanes (with c.mu held), to
-// when data left the node that sent it, if that is later: the node
-// cannot work on data before it exists. Each copy sent is received once,
-// the oldest first.
-func (c *Cloud) laneReceived(node string, data []byte) {
+// when the sending of data started, if that is later, and returns when
+// it ended: node cannot finish receiving data before that. Each copy
+// sent is received once, the oldest first. Outside lanes, or for data
+// no node sent, it returns the zero time.
+func (c *Cloud) laneReceived(node string, data []byte) time.Time {
 	if c.lanes == nil || c.realTime || len(data) == 0 {
-		return
+		return time.Time{}
 	}
 	key := sha256hex(data)
 	q := c.lanes.sent[key]
 	if len(q) == 0 {
-		return
+		return time.Time{}
 	}
 	sent := q[0]
 	if len(q) == 1 {
@@ -112,11 +124,16 @@ func (c *Cloud) laneReceived(node string, data []byte) {
 	} else {
 		c.lanes.sent[key] = q[1:]
 	}
-	at, ok := c.lanes.at[node]
-	if !ok {
-		at = c.lanes.start
+	if sent.from.After(c.laneAt(node)) {
+		c.lanes.at[node] = sent.from
 	}
-	if sent.After(at) {
-		c.lanes.at[node] = sent
+	return sent.to
+}
+
+// laneWait advances the clock, on a node's timeline, to until if it is
+// behind (with c.mu held).
+func (c *Cloud) laneWait(until time.Time) {
+	if now := c.clock.Now(); until.After(now) {
+		c.clock.Advance(until.Sub(now))
 	}
 }

@@ -61,10 +61,10 @@ func TestDownloadOnlyThenInstall(t *testing.T) {
 
 // Inside lanes a copy from one node to two others (download, upload, as
 // system.CopyFile streams it) is charged where the data goes: each
-// receiving node's timeline waits for its copy to leave the sender, and
-// the sender's copies follow each other, so the second copy ends no
-// sooner than two transfers after the start. Before, the transfers cost
-// time on no node's timeline and the receivers did not wait at all.
+// receiving node's upload overlaps its download and cannot end before
+// it, and the sender's downloads follow each other, so the second copy
+// ends two transfers after the start. Before, the transfers cost time
+// on no node's timeline and the receivers did not wait at all.
 func TestLanesCopyWaitsForTheSender(t *testing.T) {
 	t.Parallel()
 	c, err := HA(3, "7.2.0")
@@ -94,7 +94,7 @@ func TestLanesCopyWaitsForTheSender(t *testing.T) {
 		ends[dst] = c.lanes.at[dst].Sub(start)
 	}
 	c.EndLanes()
-	assert.GreaterOrEqual(t, ends["fe2"], 2*one, "fe2: its copy left fe1, then arrived")
-	assert.GreaterOrEqual(t, ends["fe3"], 3*one, "fe3: its copy left fe1 after fe2's")
+	assert.Equal(t, one, ends["fe2"], "fe2: streamed, its upload ends with its download")
+	assert.Equal(t, 2*one, ends["fe3"], "fe3: its download follows fe2's out of fe1")
 	assert.Equal(t, ends["fe3"], c.Now().Sub(start), "the clock ends with the last timeline")
 }
