@@ -56,19 +56,20 @@ func ExamplePlan() {
 	// upgrade/fe1/node/backup-db
 	// upgrade/fe1/node/packages
 	// upgrade/fe1/node/onecfg
+	// daemon-reload/fe2/systemd
+	// daemon-reload/fe3/systemd
+	// daemon-reload/fe1/systemd
 	// leader/raft-log
 	// leader/onedb-upgrade
 	// leader/onedb-fsck
 	// leader/onedb-backup
+	// leader/start-alone
 	// followers/fe2/seed/copy-backup
 	// followers/fe2/seed/restore
 	// followers/fe2/seed/sync-config
 	// followers/fe3/seed/copy-backup
 	// followers/fe3/seed/restore
 	// followers/fe3/seed/sync-config
-	// daemon-reload/fe2/systemd
-	// daemon-reload/fe3/systemd
-	// daemon-reload/fe1/systemd
 	// start/majority
 	// start/leader
 	// start/rest

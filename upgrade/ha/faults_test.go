@@ -77,7 +77,7 @@ func TestDryRunIsStrict(t *testing.T) {
 		}
 	}
 	want := []string{"apt-get install --only-upgrade --download-only", "onehost disable", "systemctl stop", "onedb backup",
-		"apt-get install --only-upgrade -y", "onedb upgrade", "onedb fsck", "systemctl daemon-reload", "systemctl start", "onehost sync"}
+		"apt-get install --only-upgrade -y", "systemctl daemon-reload", "onedb upgrade", "onedb fsck", "systemctl start", "onehost sync"}
 	all := strings.Join(leader, "\n")
 	last := -1
 	for _, w := range want {

@@ -107,6 +107,7 @@ const (
 	StepUpgrade      = "upgrade"
 	StepPrepare      = "prepare"
 	StepLeader       = "leader"
+	StepStartAlone   = "start-alone"
 	StepFollowers    = "followers"
 	StepReload       = "daemon-reload"
 	StepStart        = "start"
@@ -174,17 +175,21 @@ var (
 //	  backup-db              onedb backup (what a rollback restores)
 //	  packages               packages upgraded, config files kept
 //	  onecfg                 onecfg upgrade
+//	daemon-reload/<fe>/systemd  systemctl daemon-reload, all at once
 //	leader/raft-log          no logdb record left unapplied (a write the
 //	                         old leader could not commit)
 //	leader/onedb-upgrade     onedb upgrade
 //	leader/onedb-fsck        onedb fsck (WithDryFsck: onedb-fsck-dry,
 //	                         `onedb fsck --dry` after db-checksums)
 //	leader/onedb-backup      backup of the upgraded database
-//	followers/<f>/seed/      copy-backup (checksummed), restore (onedb
-//	                         restore -f), sync-config (keeping the
-//	                         follower's SERVER_ID)
-//	daemon-reload/<fe>/systemd  systemctl daemon-reload
-//	start/majority           leader + enough followers for a majority
+//	leader/start-alone       with followers: the leader's services started
+//	                         alone (never elected without a majority, so
+//	                         no writes), its oned ready while they are seeded
+//	followers/<f>/seed/      on every follower, in parallel: copy-backup
+//	                         (checksummed), restore (onedb restore -f),
+//	                         sync-config (keeping the follower's SERVER_ID)
+//	start/majority           enough followers for a majority (and the
+//	                         leader, in a zone of one)
 //	start/leader             a leader elected: API and writes up
 //	start/rest               the other front-ends
 //	wait-in-sync             one leader, followers caught up
@@ -250,15 +255,30 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			)
 		}).WithParallel(all),
 	}
+	// The packages changed unit files on every front-end: reload systemd
+	// on all of them before anything starts.
+	nodes = append(nodes, upgrade.PerHost(StepReload, fronts, func(string) upgrade.Node { return k.DaemonReload("systemd", "") }).
+		WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}))
 	dbSteps := []upgrade.Node{k.CheckRaftLog("raft-log", leader), k.UpgradeDB("onedb-upgrade", leader)}
 	if !k.DryFsck() {
 		dbSteps = append(dbSteps, k.FsckDB("onedb-fsck", leader))
 	}
-	nodes = append(nodes, upgrade.Phase(StepLeader, append(dbSteps, k.BackupUpgradedDB("onedb-backup", z, leader))...))
-	// Every follower is seeded before anything starts: a follower whose
-	// database is replaced while a leader runs needs `onezone
-	// server-reset` and a backup fresher than the leader's last writes
-	// (FACTS §7, "Recovering Servers"), which the procedure avoids.
+	dbSteps = append(dbSteps, k.BackupUpgradedDB("onedb-backup", z, leader))
+	// With followers, the leader starts alone as soon as its database is
+	// ready: a lone server of a zone whose majority is two or more is
+	// never elected, so it takes no write, and its oned's start and
+	// election warm-up run while the followers are seeded.
+	early := z.Majority() > 1
+	if early {
+		dbSteps = append(dbSteps, k.StartAlone(StepStartAlone, z, leader))
+	}
+	nodes = append(nodes, upgrade.Phase(StepLeader, dbSteps...))
+	// Every follower is seeded, all at once, before any follower starts:
+	// the leader runs alone by then but is never elected alone, and a
+	// follower whose database is replaced while a leader runs needs
+	// `onezone server-reset` and a backup fresher than the leader's last
+	// writes (one-docs frontend_ha.md, "Recovering Servers"), which the
+	// procedure avoids.
 	if len(followers) > 0 {
 		nodes = append(nodes, upgrade.PerHost(StepFollowers, followers, func(string) upgrade.Node {
 			return upgrade.Phase("seed",
@@ -270,7 +290,10 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	}
 	// Enough nodes for a majority start first; the API is up as soon as
 	// they elect a leader, and the others start after that.
-	quorum := append([]string{leader}, followers[:z.Majority()-1]...)
+	quorum := followers[:z.Majority()-1]
+	if !early {
+		quorum = append([]string{leader}, quorum...)
+	}
 	rest := followers[z.Majority()-1:]
 	starts := []upgrade.Node{
 		k.StartServices("majority", quorum),
@@ -279,11 +302,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	if len(rest) > 0 {
 		starts = append(starts, k.StartServices("rest", rest))
 	}
-	nodes = append(nodes,
-		upgrade.PerHost(StepReload, fronts, func(string) upgrade.Node { return k.DaemonReload("systemd", "") }).
-			WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}),
-		upgrade.Phase(StepStart, starts...),
-	)
+	nodes = append(nodes, upgrade.Phase(StepStart, starts...))
 	nodes = append(nodes,
 		k.WaitInSync(StepWaitInSync, z, leader, false),
 		k.CompareChecksums(StepChecksums, z, leader),

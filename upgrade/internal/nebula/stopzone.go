@@ -223,3 +223,47 @@ func (k *Kit) FsckDryDB(name, node string) upgrade.Step {
 			return nil
 		})).CheckWith(Idempotent)
 }
+
+// StartAlone starts, on front-end node of zone z alone, the OpenNebula
+// units that were running (as StartServices), so that oned's start and
+// the 15 s it waits before its first election (RaftManager's constructor
+// sets the last heartbeat ahead, src/raft/RaftManager.cc) overlap work
+// still to do on the other front-ends. One server of a zone whose
+// majority is two or more cannot be elected (RaftManager::request_vote
+// needs a majority of votes), so it takes no write until enough
+// followers start. It refuses a zone whose majority is one. Rollback
+// stops the units again and waits until none is active.
+func (k *Kit) StartAlone(name string, z Zone, node string) upgrade.Step {
+	return Step(name, fmt.Sprintf("start the OpenNebula services of %s alone (no majority: no leader, no writes) so its oned is ready when the others start", node),
+		func(ctx context.Context, s *upgrade.State) error {
+			if z.Majority() < 2 {
+				return fmt.Errorf("%w: %s alone would lead zone %d (majority %d) and take writes", ErrInvalidInventory, node, z.ID, z.Majority())
+			}
+			t, n, err := Node(s, node)
+			if err != nil {
+				return err
+			}
+			units := k.unitsToStart(s, n)
+			s.Output("stdout", n+": starting "+strings.Join(units, " "))
+			if err := k.sys.Start(ctx, t, units...); err != nil {
+				return fmt.Errorf("%s: %w", n, err)
+			}
+			return nil
+		}).CheckWith(Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+		t, n, err := Node(s, node)
+		if err != nil {
+			return err
+		}
+		active, err := k.ListActive(ctx, t)
+		if err != nil || len(active) == 0 {
+			return err
+		}
+		if err := k.sys.Stop(ctx, t, active...); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		return k.poll(ctx, s, "services stopped on "+n, func() (bool, error) {
+			still, err := k.ListActive(ctx, t)
+			return len(still) == 0, err
+		})
+	})
+}

@@ -121,8 +121,11 @@ func Checksums(c *sim.Cloud) nebula.ChecksumFunc {
 // Overlap returns an observer (upgrade.WithObserver) that makes c charge
 // the branches of the named PerHost groups concurrently, each host on its
 // own timeline (Cloud.BeginLanes, EndLanes), as they run on real hosts.
-// Name only groups whose branches each work on their own host and run
-// all at once (Concurrency of at least the number of hosts).
+// Name only groups whose branches each work on their own host, or read
+// from another one that nothing changes meanwhile (the followers'
+// seeding copies from the leader: the copies wait for the data they
+// stream and follow each other out of the leader), and run all at once
+// (Concurrency of at least the number of hosts).
 func Overlap(c *sim.Cloud, groups ...string) func(upgrade.Event) {
 	return func(e upgrade.Event) {
 		if e.Host != "" || !slices.Contains(groups, e.Step) {
