@@ -17,7 +17,9 @@
 //   - oned --version, onecfg status/upgrade/init
 //   - systemctl start/stop/restart/is-active/list-units/show/daemon-reload
 //     with the OpenNebula units (stopping opennebula leaves flow, gate,
-//     hem, fireedge... running)
+//     hem, fireedge... running; start and stop run one job per unit at
+//     once, each after the units it is ordered after by After=, reversed
+//     on stop, as systemd does)
 //   - apt-get/apt, dpkg-query, dnf/yum, rpm, zypper: upgrades follow the
 //     repository file the node points at
 //   - /bin/sh -c scripts (interpreted by mvdan.cc/sh with every external

@@ -7,11 +7,12 @@
 // last (a leader without a majority would keep taking calls it cannot
 // commit, which oned applies later: LogDB::_exec_wr in OpenNebula's
 // src/sql/LogDB.cc); databases backed up, packages installed and onecfg
-// run on every node in parallel; the leader's Raft log checked for
-// unapplied records; onedb upgrade and fsck on the leader; the
-// leader's upgraded database copied (checksummed) and restored on every
-// follower; configuration synced keeping each follower's SERVER_ID;
-// daemon-reload; a majority started first, then the rest; the zone in
+// run on every node in parallel; daemon-reload; the leader's Raft log
+// checked for unapplied records; onedb upgrade and fsck on the leader; the
+// leader started alone (never elected without a majority) while its
+// upgraded database is copied (checksummed) and restored on every
+// follower at once, configuration synced keeping each follower's
+// SERVER_ID; enough followers for a majority started, then the rest; the zone in
 // sync; the followers' databases equal to the leader's; the hypervisors
 // upgraded (package upgrade/hypervisors); the hosts back to their states.
 //

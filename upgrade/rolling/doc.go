@@ -33,12 +33,13 @@
 // Downtime measured on the simulator (sim, 3 front-ends, virtual time,
 // median of 50 seeds): rolling 7.4.0 → 7.4.1 refuses writes for 4.9 s,
 // 8.9 s at worst (one election after the leader's oned stopped, longer
-// when the followers split the vote); break-and-rejoin 7.2.0 → 7.4.1 for 28.0 s
+// when the followers split the vote); break-and-rejoin 7.2.0 → 7.4.1 for 29.0 s
 // (onedb upgrade 5.0 s with its backup of the zone's 175 MB database,
-// oned start 3 s, the one-server zone's first election 20 s) plus 3.5 s
-// when the first follower joins the one-server zone, 31.6 s in all, where
+// opennebula-ssh-agent's start 1 s then oned's 3 s, as the unit's After=
+// orders them, the one-server zone's first election 20 s) plus 4.5 s
+// when the first follower joins the one-server zone, 33.5 s in all, where
 // operators measured ~70 s doing it by hand; with FsckInWindow the
-// leader's outage is 46 s, in the guides' order (packages installed after
-// the stop, fsck in the window) 3 min 18 s. The simulator runs parallel
+// leader's outage is 47 s, in the guides' order (packages installed after
+// the stop, fsck in the window) 3 min 19 s. The simulator runs parallel
 // commands one after the other on its clock.
 package rolling
