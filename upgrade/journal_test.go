@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,8 +62,13 @@ func TestFileStoreConcurrentAppends(t *testing.T) {
 func TestFileStoreNewerVersionRefused(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "j")
-	require.NoError(t, os.WriteFile(path, []byte(`{"v":2,"type":"run"}`+"\n"+`{"v":1,"type":"run"}`+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(`{"v":1,"type":"run"}`+"\n"+`{"v":3,"type":"run"}`+"\n"+`{"v":1,"type":"run"}`+"\n"), 0o600))
 	_, err := upgrade.NewFileStore(path).Load(t.Context())
 	require.ErrorIs(t, err, upgrade.ErrJournalCorrupt)
+	require.ErrorIs(t, err, upgrade.ErrJournalVersion)
+	ve, ok := errors.AsType[*upgrade.JournalVersionError](err)
+	require.True(t, ok)
+	assert.Equal(t, 3, ve.Version)
+	assert.Equal(t, 2, ve.Line)
 	assert.Contains(t, err.Error(), "newer")
 }
