@@ -161,6 +161,15 @@ type LazyAppender interface {
 	AppendLazy(ctx context.Context, r Record) error
 }
 
+// Syncer is implemented by stores that write lazily (LazyAppender): Sync
+// makes every record written so far durable. The runner writes a step's
+// in_progress record with AppendLazy and Sync, so that the order of
+// concurrent step starts is the order of their records while their
+// fsyncs are shared.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
 // Noter is implemented by stores that have something to tell about the
 // last Load (a torn record dropped); the runner logs the notes and puts
 // them in the report.
@@ -197,6 +206,7 @@ type FileStore struct {
 var (
 	_ Store        = (*FileStore)(nil)
 	_ LazyAppender = (*FileStore)(nil)
+	_ Syncer       = (*FileStore)(nil)
 )
 
 // NewFileStore returns a store for the journal at path. The file is
@@ -528,6 +538,26 @@ func (s *FileStore) Append(ctx context.Context, r Record) error {
 	if err != nil {
 		return err
 	}
+	return s.syncUpTo(mine, f)
+}
+
+// Sync implements Syncer: every record written so far is durable when it
+// returns nil.
+func (s *FileStore) Sync(ctx context.Context) error {
+	s.mu.Lock()
+	mine, f, broken := s.wrote, s.f, s.broken
+	s.mu.Unlock()
+	if broken {
+		return fmt.Errorf("journal %s: an earlier write failed", s.path)
+	}
+	if f == nil {
+		return nil
+	}
+	return s.syncUpTo(mine, f)
+}
+
+// syncUpTo returns once record mine (written to f) is durable.
+func (s *FileStore) syncUpTo(mine uint64, f JournalFile) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if s.synced >= mine {

@@ -90,6 +90,7 @@ type run struct {
 
 	skip, only, force, markDone map[string]bool
 
+	startMu  sync.Mutex // orders step starts as their journal records
 	mu       sync.Mutex
 	steps    map[string]*StepReport
 	hosts    map[string]*HostReport // key node + "\x00" + host
@@ -599,16 +600,9 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 	}
 
 	// Write-ahead: in_progress is durable before the step runs.
-	if err := x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}); err != nil {
+	if err := x.startStep(ctx, u); err != nil {
 		return &StepError{Step: u.name, Host: u.host, Err: err}
 	}
-	x.mu.Lock()
-	x.seq[u.name] = x.seqNext
-	x.seqNext++
-	if u.name == x.p.noReturn {
-		x.noReturn = true
-	}
-	x.mu.Unlock()
 	start := x.now()
 	x.setStep(u, func(s *StepReport) { s.Status, s.Start, s.Reason = StatusRunning, start, "" })
 	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
@@ -635,6 +629,51 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		return &StepError{Step: u.name, Host: u.host, Err: jerr}
 	}
 	return err
+}
+
+// startStep journals u's in_progress record durably and gives u its
+// start order. The order is the records' order in the journal (the write
+// and the order are taken under startMu), so a rollback undoes steps in
+// the order a replay of the journal sees them started, which is what
+// tells a replay which steps a killed rollback had passed. With a store
+// that can write lazily and sync, concurrent starts still share an fsync.
+func (x *run) startStep(ctx context.Context, u *unit) error {
+	rec := Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}
+	la, lazy := x.store.(LazyAppender)
+	sy, syncs := x.store.(Syncer)
+	lazy = lazy && syncs
+	x.startMu.Lock()
+	var err error
+	if lazy {
+		rec.V, rec.Time, rec.Run = JournalVersion, x.now().UTC(), x.id
+		if err = la.AppendLazy(context.WithoutCancel(ctx), rec); err != nil {
+			err = fmt.Errorf("journal: %w", err)
+		}
+	} else {
+		err = x.journal(ctx, rec)
+	}
+	if err == nil {
+		x.mu.Lock()
+		x.seq[u.name] = x.seqNext
+		x.seqNext++
+		x.mu.Unlock()
+	}
+	x.startMu.Unlock()
+	if err == nil && lazy {
+		if err = sy.Sync(context.WithoutCancel(ctx)); err != nil {
+			err = fmt.Errorf("journal: %w", err)
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err != nil {
+		delete(x.seq, u.name)
+		return err
+	}
+	if u.name == x.p.noReturn {
+		x.noReturn = true
+	}
+	return nil
 }
 
 // selfSkipped records a step whose Run returned a *SkipError: journaled

@@ -1,0 +1,31 @@
+package federation_test
+
+import (
+	"testing"
+
+	"github.com/upgradekit/upgradekit/upgrade/internal/proctest"
+)
+
+// TestFederationRollbackThenResume fails the slave zone's onedb upgrade,
+// lets the rollback undo the federation, and resumes: the upgrade
+// completes with every configuration at the target.
+func TestFederationRollbackThenResume(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackThenResume(t, proctest.Federation())
+}
+
+// TestFederationKillDuringRollback SIGKILLs the run while it rolls back,
+// before each undo in turn (a sample; all with PROCTEST_FULL=1): the
+// resume finishes the rollback, the next run upgrades.
+func TestFederationKillDuringRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.Federation(), proctest.DuringRollback, 4)
+}
+
+// TestFederationKillResumeAfterRollback SIGKILLs the resume that follows
+// a full rollback at its step boundaries (a sample; all with
+// PROCTEST_FULL=1): the next resume completes the upgrade.
+func TestFederationKillResumeAfterRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.Federation(), proctest.AfterRollback, 8)
+}
