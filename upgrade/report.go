@@ -90,11 +90,12 @@ type HostReport struct {
 
 // Host states in a HostState.
 const (
-	// HostChanged: steps that reached the host are done; their changes
-	// are in effect.
+	// HostChanged: steps that reached the host are done and no rollback
+	// undid them: their changes are in effect.
 	HostChanged = "changed"
-	// HostRolledBack: every step that reached the host and changed it was
-	// rolled back.
+	// HostRolledBack: the steps that reached the host were rolled back;
+	// those left done (Done) started before anything the rollback undid
+	// and have no undo of their own (checks, mostly).
 	HostRolledBack = "rolled_back"
 	// HostFailed: a step that reached the host failed and was not rolled
 	// back (past the point of no return, or without a rollback): it may
@@ -107,12 +108,15 @@ const (
 
 // HostState is where one host stands at the end of a run: the steps of
 // this run that reached it, by outcome (in plan order), and a summary.
+// A step that reached several hosts (one asking another for a change)
+// is listed under each.
 type HostState struct {
 	Host string `json:"host"`
-	// State is the worst of: HostRollbackFailed, HostFailed, HostChanged,
-	// HostRolledBack.
-	State          string   `json:"state"`
-	Changed        []string `json:"changed,omitempty"`
+	// State is the first that applies of: HostRollbackFailed,
+	// HostFailed, HostRolledBack, HostChanged.
+	State string `json:"state"`
+	// Done lists the steps done and not undone.
+	Done           []string `json:"done,omitempty"`
 	Failed         []string `json:"failed,omitempty"`
 	RolledBack     []string `json:"rolled_back,omitempty"`
 	RollbackFailed []string `json:"rollback_failed,omitempty"`
@@ -274,7 +278,7 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, part := range []struct {
 			what  string
 			steps []string
-		}{{"could not roll back", h.RollbackFailed}, {"failed", h.Failed}, {"changed", h.Changed}, {"rolled back", h.RolledBack}} {
+		}{{"could not roll back", h.RollbackFailed}, {"failed", h.Failed}, {"rolled back", h.RolledBack}, {"done", h.Done}} {
 			if len(part.steps) > 0 {
 				line += fmt.Sprintf("; %s: %s", part.what, strings.Join(part.steps, ", "))
 			}

@@ -820,6 +820,20 @@ func (x *run) rollback(ctx context.Context) (rolled, failed []string, err error)
 	x.emit(Event{Kind: EventRollbackStarted})
 	var errs []error
 	defer func() { x.emit(Event{Kind: EventRollbackFinished, Err: err}) }()
+	// A step without an undo of its own that the rollback passed (one
+	// started after a step it undid) counts as undone, as a replay of the
+	// journal sees it: it runs again on resume.
+	passed := func(seq int) {
+		for _, c := range cands {
+			if _, ok := asRollbacker(c.u.step); !ok && c.seq > seq {
+				x.setStep(c.u, func(s *StepReport) {
+					if s.Status == StatusDone || s.Status == StatusFailed {
+						s.Status, s.Reason = StatusRolledBack, "passed by the rollback (no undo of its own): runs again on resume"
+					}
+				})
+			}
+		}
+	}
 	for _, c := range cands {
 		u := c.u
 		rb, ok := asRollbacker(u.step)
@@ -830,6 +844,7 @@ func (x *run) rollback(ctx context.Context) (rolled, failed []string, err error)
 		if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollingBack}); err != nil {
 			return rolled, failed, errors.Join(append(errs, err)...)
 		}
+		passed(c.seq)
 		x.emit(Event{Kind: EventRollbackStarted, Step: u.name, Host: u.host})
 		start := x.now()
 		rerr := rb.Rollback(withStep(rctx, u.name, u.host), st)
@@ -961,7 +976,7 @@ func (x *run) hostStates() []HostState {
 			case s.Status == StatusFailed:
 				hs.Failed = append(hs.Failed, name)
 			case s.Status == StatusDone:
-				hs.Changed = append(hs.Changed, name)
+				hs.Done = append(hs.Done, name)
 			}
 		}
 	}
@@ -973,10 +988,10 @@ func (x *run) hostStates() []HostState {
 			hs.State = HostRollbackFailed
 		case len(hs.Failed) > 0:
 			hs.State = HostFailed
-		case len(hs.Changed) > 0:
-			hs.State = HostChanged
 		case len(hs.RolledBack) > 0:
 			hs.State = HostRolledBack
+		case len(hs.Done) > 0:
+			hs.State = HostChanged
 		default:
 			continue // only checked: nothing changed
 		}

@@ -29,3 +29,12 @@ func TestFederationKillResumeAfterRollback(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackKillMatrix(t, proctest.Federation(), proctest.AfterRollback, 8)
 }
+
+// TestFederationRollbackPastAnUnreachableFrontend makes a follower of the
+// slave zone unreachable as the rollback starts: every other front-end is
+// restored, its undos are reported, and a resume once it is back
+// finishes the rollback.
+func TestFederationRollbackPastAnUnreachableFrontend(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackWithUnreachable(t, proctest.Federation(), "ge-fe3")
+}

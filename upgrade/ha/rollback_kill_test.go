@@ -31,3 +31,12 @@ func TestKillResumeAfterRollback(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackKillMatrix(t, proctest.HA(), proctest.AfterRollback, 4)
 }
+
+// TestRollbackPastAnUnreachableFrontend fails onedb upgrade and makes
+// fe3 unreachable as the rollback starts: the rollback still restores
+// fe1, fe2 and the hosts, reports fe3's undos as failed and fe3's state,
+// and once fe3 is back a resume finishes the rollback.
+func TestRollbackPastAnUnreachableFrontend(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackWithUnreachable(t, proctest.HA(), "fe3")
+}

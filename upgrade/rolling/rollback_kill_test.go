@@ -49,3 +49,18 @@ func TestRejoinKillResumeAfterRollback(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackKillMatrix(t, proctest.Rejoin(), proctest.AfterRollback, 4)
 }
+
+// TestRollingRollbackPastAnUnreachableFrontend makes fe3 unreachable as
+// the rollback starts: every other node is restored, fe3's undos are
+// reported, and a resume once fe3 is back finishes the rollback.
+func TestRollingRollbackPastAnUnreachableFrontend(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackWithUnreachable(t, proctest.Rolling(), "fe3")
+}
+
+// TestRejoinRollbackPastAnUnreachableFrontend does the same for
+// break-and-rejoin.
+func TestRejoinRollbackPastAnUnreachableFrontend(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackWithUnreachable(t, proctest.Rejoin(), "fe3")
+}

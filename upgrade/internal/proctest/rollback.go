@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upgradekit/upgradekit/sim"
+	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 )
 
@@ -221,4 +226,137 @@ func lastRuns(recs []upgrade.Record, n int) []upgrade.Record {
 		}
 	}
 	return out
+}
+
+// Outage makes one host unreachable (every command and transfer fails
+// with a *transport.ConnectionLostError, the command not started) while
+// it is on, as a front-end with a frozen sshd.
+type Outage struct {
+	Host string
+	on   atomic.Bool
+}
+
+// Start and Stop switch the outage.
+func (o *Outage) Start() { o.on.Store(true) }
+
+// Stop ends the outage.
+func (o *Outage) Stop() { o.on.Store(false) }
+
+// Wrap returns hosts with o's host wrapped.
+func (o *Outage) Wrap(hosts map[string]transport.Transport) map[string]transport.Transport {
+	out := maps.Clone(hosts)
+	out[o.Host] = &outageTransport{Transport: hosts[o.Host], o: o}
+	return out
+}
+
+type outageTransport struct {
+	transport.Transport
+	o *Outage
+}
+
+func (t *outageTransport) lost() error {
+	return &transport.ConnectionLostError{Host: t.o.Host, Err: errors.New("proctest: host unreachable")}
+}
+
+func (t *outageTransport) Run(ctx context.Context, c transport.Command) (transport.Result, error) {
+	if t.o.on.Load() {
+		return transport.Result{Host: t.o.Host, Cmd: c.String()}, t.lost()
+	}
+	return t.Transport.Run(ctx, c)
+}
+
+func (t *outageTransport) Upload(ctx context.Context, dst string, r io.Reader, opts transport.FileOptions) (transport.Transfer, error) {
+	if t.o.on.Load() {
+		return transport.Transfer{}, t.lost()
+	}
+	return transport.Upload(ctx, t.Transport, dst, r, opts)
+}
+
+func (t *outageTransport) Download(ctx context.Context, src string, w io.Writer, opts transport.FileOptions) (transport.Transfer, error) {
+	if t.o.on.Load() {
+		return transport.Transfer{}, t.lost()
+	}
+	return transport.Download(ctx, t.Transport, src, w, opts)
+}
+
+func (t *outageTransport) Host() string { return t.o.Host }
+
+// RollbackWithUnreachable fails p at p.RollbackFault and makes host
+// unreachable as the rollback starts. The rollback must undo every step
+// it can: the PartialError lists as RollbackFailed only steps on host,
+// the report gives host the state HostRollbackFailed and every other
+// front-end it reached HostRolledBack, and every other front-end is back
+// at its release, configuration and units. When host is back, a resume
+// goes backward and finishes the rollback (CheckRolledBack); the run
+// after it upgrades (CheckUpgraded).
+func RollbackWithUnreachable(t *testing.T, p Procedure, host string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := p.NewCloud()
+	require.NoError(t, err)
+	before, err := Take(c)
+	require.NoError(t, err)
+	store := &upgrade.MemoryStore{}
+	in := NewInjector(p.RollbackFault, FaultExit)
+	out := &Outage{Host: host}
+	rep, err := p.Run(ctx, c, out.Wrap(in.Wrap(Hosts(c))), store, upgrade.WithObserver(func(e upgrade.Event) {
+		in.Observe(e)
+		if e.Kind == upgrade.EventRollbackStarted {
+			out.Start()
+		}
+	}))
+	pe, ok := errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok, "want a *upgrade.PartialError, got %T: %v", err, err)
+	require.NotEmpty(t, pe.RollbackFailed, "nothing on %s failed to roll back", host)
+	require.NotEmpty(t, pe.RolledBack)
+	for _, name := range pe.RollbackFailed {
+		assert.Contains(t, name, host, "step %s could not be rolled back, yet it is not on the unreachable %s", name, host)
+	}
+	cl, ok := errors.AsType[*transport.ConnectionLostError](pe.RollbackErr)
+	if assert.True(t, ok, "the rollback error does not reach the lost connection: %v", pe.RollbackErr) {
+		assert.Equal(t, host, cl.Host)
+	}
+	states := map[string]upgrade.HostState{}
+	for _, hs := range rep.HostStates {
+		states[hs.Host] = hs
+	}
+	assert.Equal(t, upgrade.HostRollbackFailed, states[host].State, "report: state of %s", host)
+	assert.ElementsMatch(t, pe.RollbackFailed, states[host].RollbackFailed)
+	after, err := Take(c)
+	require.NoError(t, err)
+	for _, n := range c.Frontends() {
+		if n == host {
+			continue
+		}
+		if hs, ok := states[n]; ok {
+			// A step that reached n and host (one asking the other for a
+			// change) may have failed to roll back: it counts for both.
+			want := upgrade.HostRolledBack
+			for _, name := range hs.RollbackFailed {
+				want = upgrade.HostRollbackFailed
+				assert.Contains(t, states[host].RollbackFailed, name, "report: %s could not roll back %s, which did not reach %s", n, name, host)
+			}
+			assert.Equal(t, want, hs.State, "report: state of %s: %+v", n, hs)
+			assert.Empty(t, hs.Failed, "report: state of %s", n)
+		}
+	}
+	for _, change := range ServiceChanges(before, after) {
+		assert.True(t, strings.HasPrefix(change, host+":"), "after the rollback: %s", change)
+	}
+	for _, n := range c.Frontends() {
+		if n != host {
+			assert.Equal(t, before.HostStates[n], after.HostStates[n], "%s: hosts not restored", n)
+		}
+	}
+
+	out.Stop()
+	_, err = p.Run(ctx, c, Hosts(c), store)
+	require.ErrorIs(t, err, upgrade.ErrRollbackResumed, "the resume once %s is back", host)
+	pe, ok = errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok)
+	require.NoError(t, pe.RollbackErr)
+	CheckRolledBack(t, c, before)
+	_, err = p.Run(ctx, c, Hosts(c), store)
+	require.NoError(t, err, "the upgrade after the rollback")
+	CheckUpgraded(t, c, p, before)
 }
