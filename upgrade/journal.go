@@ -338,17 +338,17 @@ func ParseJournal(data []byte) (recs []Record, good int, note string, err error)
 			off += i + 1
 			continue
 		}
-		if last {
-			recs = append(recs, tornRecord(raw))
-			return recs, off, fmt.Sprintf("journal: dropped a torn last record at line %d (%d bytes), left by an interrupted write%s", line, len(raw), tornAbout(raw)), nil
-		}
 		// A torn record with a whole one appended to it on the same line.
-		if j := bytes.LastIndex(raw, []byte(`{"v":`)); j > 0 {
+		if j := bytes.LastIndex(raw, []byte(`{"v":`)); j > 0 && i >= 0 {
 			if whole, werr := decodeRecord(raw[j:]); werr == nil {
 				recs = append(recs, tornRecord(raw[:j]), whole)
 				off += i + 1
 				continue
 			}
+		}
+		if last {
+			recs = append(recs, tornRecord(raw))
+			return recs, off, fmt.Sprintf("journal: dropped a torn last record at line %d (%d bytes), left by an interrupted write%s", line, len(raw), tornAbout(raw)), nil
 		}
 		return nil, 0, "", fmt.Errorf("%w: line %d: %v", ErrJournalCorrupt, line, perr)
 	}
