@@ -38,3 +38,11 @@ func TestFederationRollbackPastAnUnreachableFrontend(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackWithUnreachable(t, proctest.Federation(), "ge-fe3")
 }
+
+// TestFederationKillMidRollback SIGKILLs the run right after the first
+// change of an undo (a sample; all with PROCTEST_FULL=1): the resume runs
+// that undo again and finishes the rollback.
+func TestFederationKillMidRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.Federation(), proctest.MidRollback, 4)
+}

@@ -40,3 +40,11 @@ func TestRollbackPastAnUnreachableFrontend(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackWithUnreachable(t, proctest.HA(), "fe3")
 }
+
+// TestKillMidRollback SIGKILLs the run right after the first change of
+// an undo (every second; all with PROCTEST_FULL=1), before the undo saw
+// it: the resume runs that undo again and finishes the rollback.
+func TestKillMidRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.HA(), proctest.MidRollback, 2)
+}

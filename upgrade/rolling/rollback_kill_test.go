@@ -64,3 +64,17 @@ func TestRejoinRollbackPastAnUnreachableFrontend(t *testing.T) {
 	t.Parallel()
 	proctest.RollbackWithUnreachable(t, proctest.Rejoin(), "fe3")
 }
+
+// TestRollingKillMidRollback SIGKILLs the rolling upgrade right after the
+// first change of an undo (a sample; all with PROCTEST_FULL=1): the
+// resume runs that undo again and finishes the rollback.
+func TestRollingKillMidRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.Rolling(), proctest.MidRollback, 3)
+}
+
+// TestRejoinKillMidRollback does the same for break-and-rejoin.
+func TestRejoinKillMidRollback(t *testing.T) {
+	t.Parallel()
+	proctest.RollbackKillMatrix(t, proctest.Rejoin(), proctest.MidRollback, 3)
+}

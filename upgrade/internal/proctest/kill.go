@@ -83,9 +83,13 @@ const (
 	// roll back, resumes it in the same process with the fault removed
 	// and kills the child at step boundary k of that resume.
 	AfterRollback
+	// MidRollback is DuringRollback killing right after the first
+	// mutating command of the k-th undo took effect, before the undo
+	// sees its result (at the next undo's start when it has none).
+	MidRollback
 )
 
-var killModes = [...]string{"boundary", "mid-step", "during-rollback", "after-rollback"}
+var killModes = [...]string{"boundary", "mid-step", "during-rollback", "after-rollback", "mid-rollback"}
 
 func (m KillMode) String() string { return killModes[m] }
 
@@ -161,13 +165,28 @@ func child(name string) error {
 	defer func() { _ = store.Close() }()
 	ctx := context.Background()
 	switch mode {
-	case DuringRollback:
+	case DuringRollback, MidRollback:
 		in := NewInjector(p.RollbackFault, FaultExit)
+		if mode == MidRollback {
+			per.afterChange = func(ctx context.Context) {
+				mu.Lock()
+				hit := target != "" && StepOf(ctx) == target
+				mu.Unlock()
+				if hit {
+					kill(target, at)
+				}
+			}
+		}
 		_, err = p.Run(ctx, c, in.Wrap(per.Wrap(Hosts(c))), store, upgrade.WithObserver(func(e upgrade.Event) {
 			in.Observe(e)
 			if e.Kind == upgrade.EventRollbackStarted && e.Step != "" {
 				n++
-				if n >= at {
+				switch {
+				case n == at && mode == MidRollback:
+					mu.Lock()
+					target = e.Step
+					mu.Unlock()
+				case n >= at:
 					kill(e.Step, n)
 				}
 			}

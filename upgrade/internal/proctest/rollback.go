@@ -92,6 +92,9 @@ func CheckRolledBack(t *testing.T, c *sim.Cloud, before Snapshot) {
 //     record durable). The resume goes backward by itself and must
 //     finish the rollback: the cloud back where it was (CheckRolledBack);
 //     the run after it goes forward and must complete the upgrade.
+//   - MidRollback: the same, killed right after the first change of the
+//     k-th undo (before the undo sees it): the resumed rollback runs
+//     that undo again.
 //   - AfterRollback: the run fails at p.RollbackFault and rolls back; the
 //     same process resumes with the fault removed and is SIGKILLed at
 //     step boundary k of that resume. The next resume must complete the
@@ -103,21 +106,21 @@ func CheckRolledBack(t *testing.T, c *sim.Cloud, before Snapshot) {
 // different ones); with $PROCTEST_FULL=1 every boundary is.
 func RollbackKillMatrix(t *testing.T, p Procedure, mode KillMode, stride int) *KillStats {
 	t.Helper()
-	require.Contains(t, []KillMode{DuringRollback, AfterRollback}, mode)
+	require.Contains(t, []KillMode{DuringRollback, MidRollback, AfterRollback}, mode)
 	ctx := context.Background()
 	ref, err := p.NewCloud()
 	require.NoError(t, err)
 	n := 0
 	count := upgrade.WithObserver(func(e upgrade.Event) {
 		switch {
-		case mode == DuringRollback && e.Kind == upgrade.EventRollbackStarted && e.Step != "":
+		case mode != AfterRollback && e.Kind == upgrade.EventRollbackStarted && e.Step != "":
 			n++
 		case mode == AfterRollback && e.Kind == upgrade.EventStepStarted && e.Hosts == 0:
 			n++
 		}
 	})
 	store := &upgrade.MemoryStore{}
-	if mode == DuringRollback {
+	if mode != AfterRollback {
 		FailAndRollBack(ctx, t, p, ref, store, count)
 	} else {
 		FailAndRollBack(ctx, t, p, ref, store)
@@ -153,7 +156,10 @@ func rollbackKillCase(t *testing.T, p Procedure, k int, mode KillMode, stats *Ki
 	before, err := Take(c)
 	require.NoError(t, err)
 	require.NoError(t, SaveCloud(c, state))
-	step, killedAt, _, stderr := killChild(ctx, t, p, k, mode, state, journal)
+	step, killedAt, noKill, stderr := killChild(ctx, t, p, k, mode, state, journal)
+	if noKill && mode == MidRollback {
+		t.Skipf("undo %d and the undos after it change nothing: no mid-undo kill point", k)
+	}
 	require.NotEmpty(t, step, "the child never reached boundary %d; stderr:\n%s", k, stderr.String())
 	c, err = LoadCloud(state)
 	require.NoError(t, err)
@@ -165,7 +171,7 @@ func rollbackKillCase(t *testing.T, p Procedure, k int, mode KillMode, stats *Ki
 		require.NoError(t, store.Close())
 		return rep, err
 	}
-	if mode == DuringRollback {
+	if mode != AfterRollback {
 		// The resume sees a rollback in flight and finishes it.
 		rep, err := resume()
 		require.ErrorIs(t, err, upgrade.ErrRollbackResumed, "resume after a kill during the rollback of %s", step)
