@@ -120,17 +120,15 @@ func TestBackwardRefusedPastNoReturn(t *testing.T) {
 }
 
 // TestTornRecordKeepsItsStep: a torn last record that was the point of
-// no return's start is kept as evidence: the step counts as started (a
-// failure after it is not rolled back), its check decides whether it ran,
-// and the torn bytes stay in the journal.
+// no return's start is kept as evidence: the step counts as started, so
+// a step without a check is not run again blindly (the operator verifies
+// it) and a failure after it is not rolled back; the torn bytes stay in
+// the journal.
 func TestTornRecordKeepsItsStep(t *testing.T) {
 	t.Parallel()
 	tr := &trace{}
-	migrated := false
 	p := func() *upgrade.Plan {
-		m := step(tr, "migrate", nil)
-		m.CheckWith(func(ctx context.Context, s *upgrade.State) (bool, error) { return migrated, nil })
-		return upgrade.NewPlan("p", step(tr, "a", nil), m, step(tr, "c", errors.New("boom"))).PointOfNoReturn("migrate")
+		return upgrade.NewPlan("p", step(tr, "a", nil), step(tr, "migrate", nil), step(tr, "c", errors.New("boom"))).PointOfNoReturn("migrate")
 	}
 	path := filepath.Join(t.TempDir(), "journal")
 	s := upgrade.NewFileStore(path)
@@ -153,11 +151,22 @@ func TestTornRecordKeepsItsStep(t *testing.T) {
 	r, err := upgrade.NewRunner(p(), upgrade.WithJournal(upgrade.NewFileStore(path)))
 	require.NoError(t, err)
 	rep, err := r.Run(t.Context())
-	require.Error(t, err)
-	assert.ErrorIs(t, err, upgrade.ErrPointOfNoReturn, "the torn start of migrate counts: no rollback past it")
-	assert.Equal(t, []string{"run migrate", "run c"}, tr.get(), "migrate's check decided it had not run")
+	require.ErrorIs(t, err, upgrade.ErrDirtyStep, "migrate has no check: the operator decides")
+	de, ok := errors.AsType[*upgrade.DirtyStepError](err)
+	require.True(t, ok)
+	assert.Equal(t, "migrate", de.Step)
+	assert.Empty(t, tr.get(), "nothing ran again")
 	require.NotEmpty(t, rep.Notes)
 	assert.Contains(t, rep.Notes[0], "step migrate")
+
+	// The operator checked: migrate took effect. c fails: no rollback
+	// past the point of no return.
+	r, err = upgrade.NewRunner(p(), upgrade.WithJournal(upgrade.NewFileStore(path)), upgrade.WithMarkDone("migrate"))
+	require.NoError(t, err)
+	_, err = r.Run(t.Context())
+	require.ErrorIs(t, err, upgrade.ErrPointOfNoReturn)
+	assert.Equal(t, []string{"run c"}, tr.get())
+
 	recs, err := upgrade.ReadJournal(path)
 	require.NoError(t, err)
 	var kept []string
