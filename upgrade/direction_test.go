@@ -179,3 +179,21 @@ func TestTornRecordKeepsItsStep(t *testing.T) {
 	}
 	assert.Equal(t, []string{"migrate " + torn}, kept)
 }
+
+// TestBackwardReport: the report of a run that finished a rollback shows
+// the steps it undid and those it passed as rolled back, not done.
+func TestBackwardReport(t *testing.T) {
+	t.Parallel()
+	tr := &trace{}
+	path := killedRollbackJournal(t, directionPlan(tr))
+	r, err := upgrade.NewRunner(directionPlan(tr), upgrade.WithJournal(upgrade.NewFileStore(path)))
+	require.NoError(t, err)
+	rep, err := r.Run(t.Context())
+	require.ErrorIs(t, err, upgrade.ErrRollbackResumed)
+	status := map[string]string{}
+	for _, s := range rep.Steps {
+		status[s.Name] = s.Status
+	}
+	// a undone now; b had been passed and c undone by the killed run.
+	assert.Equal(t, map[string]string{"a": upgrade.StatusRolledBack, "b": upgrade.StatusPending, "c": upgrade.StatusPending}, status)
+}

@@ -824,13 +824,20 @@ func (x *run) rollback(ctx context.Context) (rolled, failed []string, err error)
 	// started after a step it undid) counts as undone, as a replay of the
 	// journal sees it: it runs again on resume.
 	passed := func(seq int) {
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		for _, c := range cands {
-			if _, ok := asRollbacker(c.u.step); !ok && c.seq > seq {
-				x.setStep(c.u, func(s *StepReport) {
-					if s.Status == StatusDone || s.Status == StatusFailed {
-						s.Status, s.Reason = StatusRolledBack, "passed by the rollback (no undo of its own): runs again on resume"
-					}
-				})
+			if _, ok := asRollbacker(c.u.step); ok || c.seq <= seq {
+				continue
+			}
+			const reason = "passed by the rollback (no undo of its own): runs again on resume"
+			s := x.steps[c.u.name]
+			switch {
+			case s != nil && (s.Status == StatusDone || s.Status == StatusFailed):
+				s.Status, s.Reason = StatusRolledBack, reason
+			case s == nil && (x.view.steps[c.u.name].State == StateDone || x.view.steps[c.u.name].State == StateFailed):
+				// Done by an earlier run, passed by this run's rollback.
+				x.steps[c.u.name] = &StepReport{Name: c.u.name, Host: c.u.host, Status: StatusRolledBack, Reason: reason}
 			}
 		}
 	}
