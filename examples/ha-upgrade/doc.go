@@ -17,6 +17,8 @@
 // writes that journal back from the record for a --resume.
 //
 // Exit codes: 0 done, 1 failed (nothing changed or rolled back), 2 usage,
-// 3 failed past the point of no return, or a run in flight that the
-// journal does not know: fix the cause and run again with --resume.
+// 3 failed past the point of no return, a rollback that could not undo
+// everything, or a run in flight that the journal does not know: fix the
+// cause and run again with --resume (which finishes an unfinished
+// rollback; --direction forward or backward chooses).
 package main

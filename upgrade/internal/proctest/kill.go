@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -74,13 +75,31 @@ const (
 	// upload) of step k took effect, before the step sees its result; a
 	// step without one is killed at the next step boundary instead.
 	MidStep
+	// DuringRollback fails the run at Procedure.RollbackFault and kills
+	// the child when its rollback starts undoing its k-th step (see
+	// RollbackKillMatrix).
+	DuringRollback
+	// AfterRollback fails the run at Procedure.RollbackFault, lets it
+	// roll back, resumes it in the same process with the fault removed
+	// and kills the child at step boundary k of that resume.
+	AfterRollback
+	// MidRollback is DuringRollback killing right after the first
+	// mutating command of the k-th undo took effect, before the undo
+	// sees its result (at the next undo's start when it has none).
+	MidRollback
 )
 
-func (m KillMode) String() string {
-	if m == MidStep {
-		return "mid-step"
+var killModes = [...]string{"boundary", "mid-step", "during-rollback", "after-rollback", "mid-rollback"}
+
+func (m KillMode) String() string { return killModes[m] }
+
+func parseKillMode(s string) KillMode {
+	for i, name := range killModes {
+		if name == s {
+			return KillMode(i)
+		}
 	}
-	return "boundary"
+	return AtBoundary
 }
 
 // child runs procedure name against the cloud saved in $PROCTEST_STATE
@@ -97,10 +116,7 @@ func child(name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", envKillAt, err)
 	}
-	mode := AtBoundary
-	if os.Getenv(envMode) == MidStep.String() {
-		mode = MidStep
-	}
+	mode := parseKillMode(os.Getenv(envMode))
 	c, err := LoadCloud(state)
 	if err != nil {
 		return err
@@ -146,8 +162,53 @@ func child(name string) error {
 		}
 	}
 	store := upgrade.NewFileStore(journal)
-	defer store.Close()
-	_, err = p.Run(context.Background(), c, per.Wrap(Hosts(c)), store, upgrade.WithObserver(obs))
+	defer func() { _ = store.Close() }()
+	ctx := context.Background()
+	switch mode {
+	case DuringRollback, MidRollback:
+		in := NewInjector(p.RollbackFault, FaultExit)
+		if mode == MidRollback {
+			per.afterChange = func(ctx context.Context) {
+				mu.Lock()
+				hit := target != "" && StepOf(ctx) == target
+				mu.Unlock()
+				if hit {
+					kill(target, at)
+				}
+			}
+		}
+		_, err = p.Run(ctx, c, in.Wrap(per.Wrap(Hosts(c))), store, upgrade.WithObserver(func(e upgrade.Event) {
+			in.Observe(e)
+			if e.Kind == upgrade.EventRollbackStarted && e.Step != "" {
+				n++
+				switch {
+				case n == at && mode == MidRollback:
+					mu.Lock()
+					target = e.Step
+					mu.Unlock()
+				case n >= at:
+					kill(e.Step, n)
+				}
+			}
+		}))
+		if _, ok := errors.AsType[*upgrade.PartialError](err); ok {
+			fmt.Fprintln(os.Stdout, noKillLine)
+			return nil
+		}
+		return fmt.Errorf("the run with a fault in %s: %v", p.RollbackFault, err)
+	case AfterRollback:
+		in := NewInjector(p.RollbackFault, FaultExit)
+		_, err = p.Run(ctx, c, in.Wrap(per.Wrap(Hosts(c))), store, upgrade.WithObserver(in.Observe))
+		pe, ok := errors.AsType[*upgrade.PartialError](err)
+		if !ok || pe.RollbackErr != nil {
+			return fmt.Errorf("the run with a fault in %s did not roll back: %v", p.RollbackFault, err)
+		}
+		if err := store.Close(); err != nil {
+			return err
+		}
+		store = upgrade.NewFileStore(journal)
+	}
+	_, err = p.Run(ctx, c, per.Wrap(Hosts(c)), store, upgrade.WithObserver(obs))
 	if err == nil {
 		fmt.Fprintln(os.Stdout, noKillLine)
 	}
@@ -232,28 +293,7 @@ func killCase(t *testing.T, p Procedure, k int, mode KillMode, want map[string]m
 	require.NoError(t, err)
 	require.NoError(t, SaveCloud(c, state))
 
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envProc+"="+p.Name, envState+"="+state, envJournal+"="+journal, envKillAt+"="+strconv.Itoa(k), envMode+"="+mode.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	step, noKill, killedAt := "", false, 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), boundaryLine); ok {
-			var at string
-			at, step, _ = strings.Cut(rest, " ")
-			killedAt, _ = strconv.Atoi(at)
-			break
-		}
-		noKill = noKill || sc.Text() == noKillLine
-	}
-	if step != "" {
-		require.NoError(t, cmd.Process.Kill()) // SIGKILL
-	}
-	_ = cmd.Wait()
+	step, killedAt, noKill, stderr := killChild(ctx, t, p, k, mode, state, journal)
 	if noKill && mode == MidStep {
 		t.Skipf("step %d and the steps after it change nothing: no mid-step kill point", k)
 	}
@@ -301,6 +341,36 @@ func killCase(t *testing.T, p Procedure, k int, mode KillMode, want map[string]m
 	stats.ReRun += rerun
 	stats.Confirmed += confirmed
 	stats.mu.Unlock()
+}
+
+// killChild runs p in a child process (TestHelperProcess) on the cloud
+// saved in state with the journal journal, kills it at boundary k of
+// mode and returns the step it was killed in and that step's boundary
+// number, or noKill when the child ended without reaching boundary k.
+func killChild(ctx context.Context, t *testing.T, p Procedure, k int, mode KillMode, state, journal string) (step string, killedAt int, noKill bool, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envProc+"="+p.Name, envState+"="+state, envJournal+"="+journal, envKillAt+"="+strconv.Itoa(k), envMode+"="+mode.String())
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), boundaryLine); ok {
+			var at string
+			at, step, _ = strings.Cut(rest, " ")
+			killedAt, _ = strconv.Atoi(at)
+			break
+		}
+		noKill = noKill || sc.Text() == noKillLine
+	}
+	if step != "" {
+		require.NoError(t, cmd.Process.Kill()) // SIGKILL
+	}
+	_ = cmd.Wait()
+	return step, killedAt, noKill, stderr
 }
 
 // effects counts EffectCommands per node in c's command log.

@@ -32,6 +32,10 @@ type Procedure struct {
 	NoReturn string
 	// To and ToDB are the target release and its database version.
 	To, ToDB string
+	// RollbackFault is the step RollbackKillMatrix and RollbackThenResume
+	// fail (before the point of no return, late, so the rollback has
+	// many steps to undo).
+	RollbackFault string
 	// KnownBugs maps a step to a reported bug that leaves the cloud
 	// different after a rollback from a fault in that step: the case is
 	// skipped while the bug reproduces and fails once it is fixed.
