@@ -52,6 +52,7 @@ const (
 	CheckInSync     = nebula.CheckInSync
 	CheckVMs        = nebula.CheckVMs
 	CheckDisk       = nebula.CheckDisk
+	CheckOnecfg     = nebula.CheckOnecfg
 	CheckFederation = "federation"
 	CheckPath       = "path"
 )
@@ -249,6 +250,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			k.CheckZoneInSync(z, l),
 			k.CheckNoFailedVMs(l),
 			k.CheckDiskSpace(z, k.MinFree()),
+			k.CheckOnecfg(z),
 		} {
 			checks = append(checks, upgrade.Preflight(c.Name+"/"+ZoneName(z.ID), c.Run))
 		}
@@ -388,6 +390,19 @@ func endpointText(z nebula.Zone) string {
 	return "its leader's local oned"
 }
 
+// ZoneStateSince is the first release with `onezone disable/enable` (zone
+// standby mode, OpenNebula issue #5353): src/cli/onezone has neither
+// command at release-6.0.3 and both at release-6.2.0. An older CLI prints
+// its help and exits 0 (src/cli/command_parser.rb), leaving the zone as
+// it was, so the zone-state steps skip below it.
+var ZoneStateSince = vpath.Version{Major: 6, Minor: 2}
+
+// zoneDisabled records that this run disabled zone id (an enable follows
+// only then).
+func zoneDisabled(id int) upgrade.Key[bool] {
+	return upgrade.NewPersistentKey[bool](fmt.Sprintf("federation/zone-%d/disabled", id))
+}
+
 func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula.Zone, via string, enable bool) error {
 	host, ep := via, z.Endpoint
 	if ep == "" {
@@ -397,6 +412,25 @@ func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula
 	if err != nil {
 		return err
 	}
+	verb := map[bool]string{false: "disable", true: "enable"}[enable]
+	rel, err := k.Release(ctx, t, "opennebula")
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, err)
+	}
+	if rel.Compare(ZoneStateSince) < 0 {
+		if !enable {
+			if err := zoneDisabled(z.ID).Set(s, false); err != nil {
+				return err
+			}
+		}
+		return upgrade.Skip(fmt.Sprintf("onezone %s does not exist in OpenNebula %s (from %s on): zone %d is not disabled, only stopped",
+			verb, rel, ZoneStateSince, z.ID))
+	}
+	if enable {
+		if done, ok := zoneDisabled(z.ID).Get(s); ok && !done {
+			return upgrade.Skip(fmt.Sprintf("zone %d was not disabled (its CLI had no onezone disable)", z.ID))
+		}
+	}
 	if !enable {
 		if err := nebula.KeyStarted.Set(s, true); err != nil {
 			return err
@@ -404,7 +438,10 @@ func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula
 		if err := s.ServiceDown(Service(z.ID)); err != nil {
 			return err
 		}
-		return zone.Disable(ctx, t, z.ID, zone.WithEndpoint(ep))
+		if err := zone.Disable(ctx, t, z.ID, zone.WithEndpoint(ep)); err != nil {
+			return err
+		}
+		return zoneDisabled(z.ID).Set(s, true)
 	}
 	// After a restart the zone may still be electing its leader: retry
 	// until the enable is accepted (or the wait times out).

@@ -232,3 +232,28 @@ func TestFederationPreflightOutOfSync(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrPreflight)
 	assert.Empty(t, zoneCommands(c))
 }
+
+// TestFederationBefore62SkipsZoneDisable: `onezone disable/enable` do not
+// exist before 6.2 (the 6.0 CLI prints its help and exits 0), so a 6.0
+// federation is upgraded with its zones stopped but never disabled: the
+// zone-state steps skip with the reason and no such command is sent.
+func TestFederationBefore62SkipsZoneDisable(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("6.0.0", sim.WithRepo("6.0.0", "6.0.1"))
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("6.0.1"), simOpts(c)...)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "6.0.1", "6.0.0")
+	assert.Empty(t, zoneCommands(c), "no onezone enable/disable sent to a 6.0 CLI")
+	var skipped int
+	for _, s := range rep.Steps {
+		if strings.HasPrefix(s.Name, federation.StepZonesDisable+"/") || strings.HasPrefix(s.Name, federation.StepZonesEnable+"/") {
+			assert.Equal(t, upgrade.StatusSkipped, s.Status, s.Name)
+			assert.Contains(t, s.Reason, "does not exist in OpenNebula 6.0", s.Name)
+			skipped++
+		}
+	}
+	assert.Equal(t, 6, skipped)
+}

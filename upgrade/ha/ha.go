@@ -133,6 +133,10 @@ const (
 	CheckVMs       = nebula.CheckVMs
 	CheckDisk      = nebula.CheckDisk
 	CheckMonitor   = nebula.CheckMonitor
+	// CheckOnecfg records the front-ends whose onecfg has no status or
+	// upgrade command (Community Edition before 7.0): their onecfg step
+	// skips with the reason.
+	CheckOnecfg = nebula.CheckOnecfg
 )
 
 // Conditions callers branch on (from preflight); test with errors.Is.
@@ -293,6 +297,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			k.CheckNoFailedVMs(leader),
 			k.CheckDiskSpace(z, k.MinFree()),
 			k.CheckMonitorAddress(z),
+			k.CheckOnecfg(z),
 		)
 	return p, p.Validate()
 }
