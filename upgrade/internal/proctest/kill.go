@@ -474,7 +474,13 @@ func JournalProblems(recs []upgrade.Record, step string) (rerun, confirmed int, 
 			}
 		}
 		switch last {
-		case upgrade.StateDone, upgrade.StateSkipped:
+		case upgrade.StateSkipped:
+			// A step that skipped itself is evaluated again on resume
+			// (upgrade's contract); it must skip again, changing nothing.
+			if len(r2) > 0 && !(len(r2) == 2 && r2[0].State == upgrade.StateInProgress && r2[1].State == upgrade.StateSkipped) {
+				problems = append(problems, fmt.Sprintf("%s was skipped before the kill; after it: %v", name, states(r2)))
+			}
+		case upgrade.StateDone:
 			if len(r2) > 0 {
 				problems = append(problems, fmt.Sprintf("%s was %s before the kill and has %d record(s) after", name, last, len(r2)))
 			}
