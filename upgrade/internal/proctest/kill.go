@@ -475,9 +475,12 @@ func JournalProblems(recs []upgrade.Record, step string) (rerun, confirmed int, 
 		}
 		switch last {
 		case upgrade.StateSkipped:
-			// A step that skipped itself is evaluated again on resume
-			// (upgrade's contract); it must skip again, changing nothing.
-			if len(r2) > 0 && !(len(r2) == 2 && r2[0].State == upgrade.StateInProgress && r2[1].State == upgrade.StateSkipped) {
+			// A skipped step is evaluated again on resume (upgrade's
+			// contract: by its check, or by its Run that skips itself);
+			// it must skip again, changing nothing.
+			again := len(r2) == 1 && r2[0].State == upgrade.StateSkipped ||
+				len(r2) == 2 && r2[0].State == upgrade.StateInProgress && r2[1].State == upgrade.StateSkipped
+			if len(r2) > 0 && !again {
 				problems = append(problems, fmt.Sprintf("%s was skipped before the kill; after it: %v", name, states(r2)))
 			}
 		case upgrade.StateDone:

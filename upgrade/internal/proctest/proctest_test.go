@@ -130,6 +130,8 @@ func TestJournalProblems(t *testing.T) {
 		{name: "resume unfinished", resumed: []upgrade.Record{step("r2", "b", upgrade.StateInProgress, "")}, want: "did not finish", rerun: 1},
 		{name: "self-skipped step skips again", resumed: []upgrade.Record{step("r2", "s", upgrade.StateInProgress, ""), step("r2", "s", upgrade.StateSkipped, "not needed"),
 			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, rerun: 1},
+		{name: "skipped step confirmed by its check", resumed: []upgrade.Record{step("r2", "s", upgrade.StateSkipped, "already done (check)"),
+			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, rerun: 1},
 		{name: "self-skipped step ran on resume", resumed: []upgrade.Record{step("r2", "s", upgrade.StateInProgress, ""), step("r2", "s", upgrade.StateDone, ""),
 			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, want: "s was skipped before the kill", rerun: 1},
 		{name: "marked done without check", resumed: []upgrade.Record{step("r2", "b", upgrade.StateDone, "marked done by the operator"), end("r2", upgrade.StateFinished)}, want: "b was in progress at the kill"},
