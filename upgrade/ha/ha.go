@@ -182,8 +182,10 @@ var (
 // Preflight: SSH reachable, versions consistent and the upgrade allowed
 // (upgrade/path: no downgrade, no skipped minor), one leader (the plan's),
 // zone in sync, no VM in a failure state, disk space for the backups,
-// MONITOR_ADDRESS set to the VIP on every HA front-end. On a
-// resumed run the checks of a live zone are not applied.
+// MONITOR_ADDRESS set to the VIP on every HA front-end, and which
+// front-ends' onecfg lacks status/upgrade (CheckOnecfg: their onecfg step
+// skips, or initialises onecfg once 7.0 brings it). On a resumed run the
+// checks of a live zone are not applied.
 //
 // Before PointOfNoReturn a failure rolls back: packages pinned back to
 // their old versions from the old repository, databases restored from

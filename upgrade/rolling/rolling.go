@@ -82,7 +82,7 @@ const MinRollingNodes = 3
 // reachable, releases consistent, the path is a patch upgrade
 // (upgrade/path, else *PathError), the live zone has 3 or more servers,
 // all in sync (majority), one leader (the plan's), zone in sync, disk
-// space. A cluster of fewer than 3 front-ends is refused with a
+// space, onecfg's commands (CheckOnecfg). A cluster of fewer than 3 front-ends is refused with a
 // *MajorityError: use upgrade/ha (or RejoinPlan for 2).
 //
 // There is no point of no return: the database is never changed, so a
