@@ -44,7 +44,10 @@
 // A step that finds nothing to do, or lacks something it needs, returns
 // Skip(reason) (a *SkipError, also when wrapped): it is journaled and
 // reported as skipped with that reason, an EventStepSkipped carries it,
-// and it is neither retried, counted as failed nor rolled back.
+// and it is neither retried, counted as failed nor rolled back; a resumed
+// run evaluates it again. FuncStep.SkipWhen gates a step on what the run
+// recorded (a plan whose shape preflight decides), FuncStep.KeepWhen keeps
+// a step's change on a rollback once a part of the plan stands on its own.
 //
 // On failure the runner rolls back, in reverse start order, every
 // attempted step that implements Rollbacker, on a context that the run's

@@ -7,7 +7,9 @@
 //	go run ./examples/ha-upgrade --dry-run             # what would run, nothing changed
 //	go run ./examples/ha-upgrade --inventory cloud.yaml
 //	go run ./examples/ha-upgrade --inventory cloud.yaml --resume
-//	go run ./examples/ha-upgrade --hypervisors-only     # hosts only, in batches with a canary
+//	go run ./examples/ha-upgrade --hypervisors-only     # hosts only, in batches with a canary; refused
+//	                                                   # while a front-end is older than the target
+//	                                                   # (the simulated ones are at 7.2.0)
 //
 // The run's lock is on every front-end of the inventory (a majority must
 // be held). --resume --break-lock removes the lock of a killed run, and

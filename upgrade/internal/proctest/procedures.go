@@ -81,9 +81,18 @@ func Federation() Procedure {
 	}
 }
 
+// FederationPatch is the federation's patch upgrade (upgrade/federation),
+// 7.4.0 → 7.4.1: each zone on its own, none disabled.
+func FederationPatch() Procedure {
+	p := Federation()
+	p.Name = "federation-patch"
+	p.NewCloud = func() (*sim.Cloud, error) { return sim.Federation("7.4.0") }
+	return p
+}
+
 // ByName returns the procedure named name.
 func ByName(name string) (Procedure, bool) {
-	for _, p := range []Procedure{HA(), Rolling(), Rejoin(), Federation()} {
+	for _, p := range []Procedure{HA(), Rolling(), Rejoin(), Federation(), FederationPatch()} {
 		if p.Name == name {
 			return p, true
 		}
