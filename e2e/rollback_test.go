@@ -139,13 +139,13 @@ func TestRollbackOverSSH(t *testing.T) {
 	}
 	require.NotEmpty(t, pe.RollbackFailed, "nothing failed to roll back on the frozen fe3:\n%s", console.String())
 	require.NotEmpty(t, pe.RolledBack)
-	for _, s := range pe.RollbackFailed {
-		assert.Contains(t, s, "fe3", "could not roll back %s, which is not fe3's", s)
-	}
 	states := map[string]upgrade.HostState{}
 	for _, hs := range rep.HostStates {
 		states[hs.Host] = hs
 	}
+	// Every undo that failed is fe3's: its own steps, and the back-to-back
+	// stop of every front-end, whose undo restarted fe1 and fe2.
+	assert.ElementsMatch(t, pe.RollbackFailed, states["fe3"].RollbackFailed)
 	assert.Equal(t, upgrade.HostRollbackFailed, states["fe3"].State)
 	assert.Equal(t, upgrade.HostRolledBack, states["fe1"].State, "%+v", states["fe1"])
 	assert.Equal(t, upgrade.HostRolledBack, states["fe2"].State, "%+v", states["fe2"])
@@ -179,7 +179,7 @@ func TestRollbackOverSSH(t *testing.T) {
 	require.NoError(t, err, "%s", console.String())
 	assert.Equal(t, upgrade.DirForward, rep.Direction)
 	st := stepStatus(rep)
-	for _, s := range []string{"prepare/fe1/upgrade/repository", "upgrade/fe1/onecfg", "upgrade/fe2/onecfg", "upgrade/fe3/onecfg", "leader/onedb-upgrade"} {
+	for _, s := range []string{"prepare/fe1/upgrade/repository", "upgrade/fe1/node/onecfg", "upgrade/fe2/node/onecfg", "upgrade/fe3/node/onecfg", "leader/onedb-upgrade"} {
 		assert.Equal(t, upgrade.StateDone, st[s], s)
 	}
 	cb.assertUpgraded(t, ctx)

@@ -74,7 +74,12 @@ type StepReport struct {
 	Attempts    int           `json:"attempts,omitempty"`
 	Err         string        `json:"error,omitempty"`
 	RollbackErr string        `json:"rollback_error,omitempty"`
-	Description string        `json:"description,omitempty"`
+	// RollbackHosts are the hosts a failed rollback of a step of several
+	// hosts names (each a *transport.HostError in its error): the others
+	// were rolled back. Empty when the error names none: the step failed
+	// to roll back on every host it reached.
+	RollbackHosts []string `json:"rollback_failed_hosts,omitempty"`
+	Description   string   `json:"description,omitempty"`
 }
 
 // HostReport is one host of a PerHost node.

@@ -895,7 +895,7 @@ func (x *run) rollback(ctx context.Context) (rolled, failed []string, err error)
 		x.emit(Event{Kind: EventRollbackFinished, Step: u.name, Host: u.host, Dur: d, Err: rerr})
 		if rerr != nil {
 			serr := &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("rollback: %w", rerr)}
-			x.setStep(u, func(s *StepReport) { s.RollbackErr = rerr.Error() })
+			x.setStep(u, func(s *StepReport) { s.RollbackErr, s.RollbackHosts = rerr.Error(), errorHosts(rerr) })
 			failed = append(failed, u.name)
 			errs = append(errs, serr)
 			if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollbackFailed, Error: serr.Error(), DurMS: ms(d)}); err != nil {
@@ -1012,8 +1012,10 @@ func (x *run) hostStates() []HostState {
 				byHost[h] = hs
 			}
 			switch {
-			case s.RollbackErr != "":
+			case s.RollbackErr != "" && (len(s.RollbackHosts) == 0 || slices.Contains(s.RollbackHosts, h)):
 				hs.RollbackFailed = append(hs.RollbackFailed, name)
+			case s.RollbackErr != "":
+				hs.RolledBack = append(hs.RolledBack, name) // its undo failed on other hosts only
 			case s.Status == StatusRolledBack:
 				hs.RolledBack = append(hs.RolledBack, name)
 			case s.Status == StatusFailed:
@@ -1041,6 +1043,33 @@ func (x *run) hostStates() []HostState {
 		out = append(out, *hs)
 	}
 	return out
+}
+
+// errorHosts returns the hosts of the *transport.HostError values in
+// err's tree, sorted and without repeats.
+func errorHosts(err error) []string {
+	var hosts []string
+	var walk func(error)
+	walk = func(e error) {
+		if he, ok := e.(*transport.HostError); ok && !slices.Contains(hosts, he.Host) {
+			hosts = append(hosts, he.Host)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				walk(next)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	slices.Sort(hosts)
+	return hosts
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

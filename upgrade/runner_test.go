@@ -881,3 +881,38 @@ func TestRollbackMakesStepsPendingAgain(t *testing.T) {
 	assert.Equal(t, "7.4", config, "configuration upgraded by the resume")
 	assert.Equal(t, []string{"run backup-config", "run onecfg", "run onedb-upgrade", "run backup-config", "run onecfg", "run onedb-upgrade"}, tr.get())
 }
+
+// A step of several hosts whose undo fails on one of them (its error
+// names that host with a *transport.HostError) leaves only that host
+// rollback_failed: the others were rolled back.
+func TestRollbackFailureOfOneHostOfAStep(t *testing.T) {
+	t.Parallel()
+	hosts := map[string]transport.Transport{"fe1": fake.New("fe1"), "fe2": fake.New("fe2")}
+	both := func(ctx context.Context, s *upgrade.State) error {
+		for _, h := range []string{"fe1", "fe2"} {
+			if _, err := s.HostTransport(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lost := errors.New("unreachable")
+	p := upgrade.NewPlan("p",
+		upgrade.Func("stop", both).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+			return errors.Join(&transport.HostError{Host: "fe2", Err: lost})
+		}),
+		upgrade.Func("c", func(context.Context, *upgrade.State) error { return errors.New("boom") }),
+	)
+	r, err := upgrade.NewRunner(p, upgrade.WithHosts(hosts))
+	require.NoError(t, err)
+	rep, err := r.Run(t.Context())
+	pe, ok := errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, []string{"stop"}, pe.RollbackFailed)
+	assert.ErrorIs(t, err, lost)
+	assert.Equal(t, []string{"fe2"}, rep.Steps[0].RollbackHosts)
+	assert.Equal(t, []upgrade.HostState{
+		{Host: "fe1", State: upgrade.HostRolledBack, RolledBack: []string{"stop"}},
+		{Host: "fe2", State: upgrade.HostRollbackFailed, RollbackFailed: []string{"stop"}},
+	}, rep.HostStates)
+}
