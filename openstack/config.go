@@ -79,3 +79,19 @@ func UnsetOption(ctx context.Context, t transport.Transport, file, section, key 
 		return f.Unset(section, key), nil
 	}, opts...)
 }
+
+// GetOption reads section.key from an oslo INI file on the node: its
+// value, and whether it is set (the last setting wins, as in
+// oslo.config).
+func GetOption(ctx context.Context, t transport.Transport, file, section, key string, opts ...Option) (string, bool, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return "", false, err
+	}
+	f, err := readConfig(ctx, t, o, file)
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", file, err)
+	}
+	v, ok := f.Get(section, key)
+	return v, ok, nil
+}

@@ -147,6 +147,7 @@ func clientCmd(o *options, a DBAccess, args ...string) transport.Command {
 	if a.Port != 0 {
 		argv = append(argv, "--port="+strconv.Itoa(a.Port))
 	}
+	argv = append(argv, o.tlsArgs()...)
 	c := transport.Cmd(o.dbClient, append(argv, args...)...)
 	if !a.Password.IsZero() {
 		c.SecretEnv = map[string]transport.Secret{"MYSQL_PWD": a.Password}
@@ -258,7 +259,7 @@ func readConfig(ctx context.Context, t transport.Transport, o *options, path str
 // as in oslo.config). Derived databases (nova_cell0) reuse their
 // section's credentials under their own name.
 func ServiceDatabases(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (map[string]DBAccess, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}

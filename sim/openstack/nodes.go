@@ -118,7 +118,14 @@ func (c *Cloud) installFiles(n *node, svc openstack.Service, rel int) {
 		if def == nil || d.Migrations == "" {
 			continue
 		}
-		dir := path.Join(pkgDir, d.Migrations)
+		// The release's own layout: heat 19-20 ship sqlalchemy-migrate
+		// scripts where the catalog's current (alembic) directory is
+		// absent (openstack/heat tags 19.0.0-25.0.0, heat/db).
+		sub := d.Migrations
+		if def.dir != "" {
+			sub = def.dir
+		}
+		dir := path.Join(pkgDir, sub)
 		_ = n.fs.Remove(dir, true)
 		_ = n.fs.MkdirAll(dir, "root", "root", now)
 		wf := func(name, data string) { _ = n.fs.WriteFile(dir+"/"+name, []byte(data), 0o644, "root", "root", now) }
