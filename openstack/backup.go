@@ -202,13 +202,13 @@ func backupDatabase(ctx context.Context, t transport.Transport, o *options, a DB
 	mk := transport.Cmd("mkdir", "-p", "-m", "0700", "--", dir)
 	mk.Sudo = o.sudo
 	if err := transport.Check(ctx, t, mk); err != nil {
-		return nil, fmt.Errorf("backup %s: %w", a.Database, err)
+		return nil, wrapOp("backup "+a.Database, err)
 	}
 	// Fingerprint first: if the database changes during the dump the
 	// restore check will say so rather than certify a moving target.
 	tables, err := tableStates(ctx, t, o, a)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", a.Database, err)
+		return nil, wrapOp("backup "+a.Database, err)
 	}
 	b.Tables = tables
 	err = withDefaultsFile(ctx, t, o, a, func(arg string) error {
@@ -382,7 +382,7 @@ const digestScript = `cd -- "$1" || exit 3
 func dirDigest(ctx context.Context, t transport.Transport, o *options, dir string) (string, error) {
 	out, err := transport.Output(ctx, t, o.probe(transport.Shell(digestScript, dir)))
 	if err != nil {
-		return "", fmt.Errorf("digest %s: %w", dir, err)
+		return "", wrapOp("digest "+dir, err)
 	}
 	f := strings.Fields(string(out))
 	if len(f) == 0 || len(f[0]) != 64 {
@@ -411,7 +411,7 @@ func BackupConfigDir(ctx context.Context, t transport.Transport, dir string, opt
 	cp := transport.Cmd("cp", "-a", "--", dir, b.Copy)
 	cp.Sudo = o.sudo
 	if err := transport.Check(ctx, t, cp); err != nil {
-		return nil, fmt.Errorf("backup %s: %w", dir, err)
+		return nil, wrapOp("backup "+dir, err)
 	}
 	got, err := dirDigest(ctx, t, o, b.Copy)
 	if err != nil {
@@ -451,7 +451,7 @@ func RestoreConfigDir(ctx context.Context, t transport.Transport, b *ConfigBacku
 	c := transport.Shell(restoreScript, b.Copy, b.Source, b.Source+".upgradekit-restore")
 	c.Sudo = o.sudo
 	if err := transport.Check(ctx, t, c); err != nil {
-		return fmt.Errorf("restore %s: %w", b.Source, err)
+		return wrapOp("restore "+b.Source, err)
 	}
 	if got, err = dirDigest(ctx, t, o, b.Source); err != nil {
 		return err

@@ -177,7 +177,7 @@ func exec(ctx context.Context, t transport.Transport, o *options, a DBAccess, sq
 func sqlRun(ctx context.Context, t transport.Transport, a DBAccess, c transport.Command, rows *[][]string) error {
 	res, err := t.Run(ctx, c)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", a.Database, err)
+		return wrapOp("database "+a.Database, err)
 	}
 	if err := transport.ResultError(c, res); err != nil {
 		num := 0
@@ -278,7 +278,7 @@ func serviceDatabases(ctx context.Context, t transport.Transport, svc Service, o
 			for _, p := range o.configFilesFor(svc) {
 				f, err := readConfig(ctx, t, o, p)
 				if err != nil {
-					return nil, fmt.Errorf("%s: read config: %w", svc.Name, err)
+					return nil, wrapOp(svc.Name+": read config", err)
 				}
 				files = append(files, f)
 			}

@@ -197,7 +197,7 @@ type DBError struct {
 }
 
 func (e *DBError) Error() string {
-	return fmt.Sprintf("database %s: mariadb error %d: %v", e.Database, e.Number, e.Err)
+	return fmt.Sprintf("database %s: mariadb error %d: %s", e.Database, e.Number, briefErr(e.Err))
 }
 
 func (e *DBError) Unwrap() error { return e.Err }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/upgradekit/upgradekit/openstack"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/transport/fake"
+	"github.com/upgradekit/upgradekit/transport/local"
 )
 
 // heatNode fakes a heat controller: which migration directories the
@@ -309,5 +312,47 @@ func TestErrorsNameTheOperationFake(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(msg, "nova:"), msg)
 	for _, no := range []string{"--config-file", "inner-10.0.0.7", "/bin/sh"} {
 		assert.NotContains(t, msg, no)
+	}
+}
+
+// TestDumpFailureLeavesNoFile runs the real dump script through the
+// local transport with stand-in dump tools: one that writes half a dump
+// and fails the way a MariaDB 11 client refuses a server without TLS,
+// one that exits 0 with a truncated dump. Neither leaves a file behind.
+func TestDumpFailureLeavesNoFile(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	write := func(name, script string) string {
+		p := filepath.Join(bin, name)
+		require.NoError(t, os.WriteFile(p, []byte(script), 0o755))
+		return p
+	}
+	// The dump tool gets --result-file=<file> before "--".
+	resultFile := `for a; do case $a in --result-file=*) f=${a#--result-file=};; esac; done
+`
+	tlsRefused := write("dump-tls", "#!/bin/sh\n"+resultFile+`printf -- '-- MariaDB dump\nCREATE TABLE' > "$f"
+echo "mysqldump: Got error: 2026: \"TLS/SSL error: SSL is required, but the server does not support it\" when trying to connect" >&2
+exit 2
+`)
+	truncated := write("dump-trunc", "#!/bin/sh\n"+resultFile+`printf -- '-- MariaDB dump\nINSERT INTO x VALUES (1,\n' > "$f"
+`)
+	// The SQL client answers the table fingerprint with no tables.
+	client := write("client", "#!/bin/sh\ncat >/dev/null\n")
+	lt, err := local.New(local.WithHostName("ctl"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lt.Close() })
+	a := openstack.DBAccess{Database: "nova", Host: "127.0.0.1", User: "nova"}
+	for name, dump := range map[string]string{"tls refused": tlsRefused, "truncated": truncated} {
+		dir := filepath.Join(t.TempDir(), "backups")
+		_, err := openstack.BackupDatabase(context.Background(), lt, a, dir, openstack.WithDBClient(client, dump))
+		require.Error(t, err, name)
+		if name == "tls refused" {
+			assert.Contains(t, err.Error(), "SSL is required", "the client's reason is kept")
+			assert.NotContains(t, err.Error(), "umask", "not the script")
+		} else {
+			assert.ErrorIs(t, err, openstack.ErrBackupInvalid)
+		}
+		left, _ := os.ReadDir(dir)
+		assert.Empty(t, left, "%s: no empty or partial dump left", name)
 	}
 }

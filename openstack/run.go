@@ -121,3 +121,6 @@ func (o *options) cmdFailed(who, op string, err error) error {
 	o.log.Debug("command failed", zap.String("op", op), zap.Error(err))
 	return &opError{op: op, err: err}
 }
+
+// wrapOp is cmdFailed without a logger.
+func wrapOp(op string, err error) error { return &opError{op: op, err: err} }

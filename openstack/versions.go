@@ -15,7 +15,7 @@ import (
 func DetectFamily(ctx context.Context, t transport.Transport) (Family, error) {
 	out, err := transport.Output(ctx, t, transport.Query("cat", "--", "/etc/os-release"))
 	if err != nil {
-		return "", fmt.Errorf("detect distribution: %w", err)
+		return "", wrapOp("detect distribution", err)
 	}
 	return parseOSRelease(out)
 }
@@ -69,7 +69,7 @@ func installedVersion(ctx context.Context, t transport.Transport, f Family, pkg 
 	}
 	out, err := transport.Output(ctx, t, c)
 	if err != nil {
-		return "", fmt.Errorf("package %s: %w", pkg, err)
+		return "", wrapOp("package "+pkg, err)
 	}
 	v := strings.TrimSpace(string(out))
 	v = strings.TrimPrefix(v, "(none):")
