@@ -15,7 +15,7 @@ fi
 ROOT=${1:-${UPGRADEKIT_OPENSTACK_NEWER_ROOT:-/srv/openstack-trixie}}
 MIRROR=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-PKGS="python3-keystone keystone glance-common python3-placement placement-common nova-common neutron-common cinder-common heat-common"
+PKGS="python3-keystone keystone glance-common python3-placement placement-common nova-common neutron-common cinder-common heat-common mariadb-client"
 STAMP="$ROOT/.upgradekit-newer-done"
 start=$(date +%s)
 if [ -f "$STAMP" ]; then

@@ -247,7 +247,7 @@ func odmDB(svc string) string {
 
 // initDatabases creates every database at release 0's heads with some
 // data and pending data-migration rows as configured.
-func (c *Cloud) initDatabases(pending map[string]int) error {
+func (c *Cloud) initDatabases(pending, stuck map[string]int) error {
 	data := map[string]map[string][][]string{
 		"keystone":   {"project": {{"default", "Default"}, {"admin", "admin"}, {"demo", "demo"}}, "user": {{"u1", "admin"}, {"u2", "demo"}}},
 		"glance":     {"images": {{"img1", "debian-12", "active"}, {"img2", "cirros", "active"}}},
@@ -283,6 +283,14 @@ func (c *Cloud) initDatabases(pending map[string]int) error {
 	}
 	for svc, rows := range pending {
 		c.addPendingODM(svc, rows)
+	}
+	for svc, rows := range stuck {
+		d := c.dbs[odmDB(svc)]
+		t := &table{Cols: []string{"migration", "id"}}
+		for i := range rows {
+			t.Rows = append(t.Rows, []string{"populate_user_id", strconv.Itoa(i + 1)})
+		}
+		d.Tables["sim_odm_stuck"] = t
 	}
 	return nil
 }

@@ -104,3 +104,16 @@ func TestSimServiceToolOptions(t *testing.T) {
 		assert.NotContains(t, err.Error(), svc+":", "only heat is affected")
 	}
 }
+
+// TestSimPendingRowsStopBeforeTheUpgrade: rows nova's online data
+// migrations find and cannot migrate (exit 0) stop the run in prepare,
+// before anything changes, and are reported.
+func TestSimPendingRowsStopBeforeTheUpgrade(t *testing.T) {
+	t.Parallel()
+	r := newSim(t, ossim.Topology{Controllers: []string{"ctl"}}, ossim.WithUnmigratableRows(6))
+	_, err := r.run(context.Background(), t, nil)
+	require.ErrorIs(t, err, openstack.ErrRowsPending)
+	assert.Contains(t, err.Error(), "online data migrations on ctl: nova: online data migrations exited 0 with rows pending: populate_user_id: 6 rows found, 0 migrated in the last run")
+	assert.Contains(t, r.output(), "nova: populate_user_id: 6 rows found, 0 migrated in the last run (tool exit 0): rows pending")
+	assert.Equal(t, "2:22.0.2-0+deb12u6", r.cloud.Installed("ctl", "python3-keystone"), "no package upgraded")
+}
