@@ -422,7 +422,7 @@ func (b *builder) backup() upgrade.Node {
 		for _, svc := range b.dbServices() {
 			bs, err := openstack.BackupServiceDatabases(ctx, t, svc, b.inv.BackupDir, b.o.tool...)
 			if err != nil {
-				return err
+				return b.onPrimary("back up the databases", err)
 			}
 			for _, x := range bs {
 				s.Output("backup", fmt.Sprintf("%s: %s (%d bytes, %d tables)", x.Database, x.File, x.Bytes, len(x.Tables)))
@@ -657,7 +657,7 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 			}
 			rep, err := openstack.ExpandMigrateContract(ctx, t, svc, append(slices.Clone(b.o.tool), openstack.WithPhases(openstack.PhaseExpand, openstack.PhaseMigrate))...)
 			reportSteps(s, rep)
-			return err
+			return b.onPrimary("expand and migrate the schema", err)
 		}).Describing(fmt.Sprintf("%s: expand and migrate the schema (online; contract comes at the end)", svc.Name)))
 	case openstack.DBSyncOnly:
 		children = append(children, upgrade.Func("schema", func(ctx context.Context, s *upgrade.State) error {
@@ -677,7 +677,7 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 					s.Output("schema", fmt.Sprintf("%s: %s: exit %d in %s", svc.Name, st.Name, st.ExitCode, st.Duration))
 				}
 			}
-			return err
+			return b.onPrimary("sync the schema", err)
 		}).Describing(fmt.Sprintf("%s: sync the schema (%s)", svc.Name, syncText(svc))))
 	}
 	if svc.Name == "nova" {
@@ -773,12 +773,12 @@ func (b *builder) check(name string, svc openstack.Service) upgrade.Node {
 		}
 		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
 		if err != nil {
-			return err
+			return b.onPrimary("upgrade check", err)
 		}
 		for _, c := range rep.Failed() {
 			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
-		return rep.Err()
+		return b.onPrimary("upgrade check", rep.Err())
 	}).Describing(fmt.Sprintf("%s: upgrade check (warnings pass, failures stop)", svc.Name))
 }
 
@@ -913,7 +913,7 @@ func (b *builder) finish() upgrade.Node {
 				rep, err := openstack.ExpandMigrateContract(ctx, t, svc, opts...)
 				reportSteps(s, rep)
 				if err != nil {
-					return err
+					return b.onPrimary("contract the schema", err)
 				}
 				if rep.StoppedServers {
 					if err := b.startServers(ctx, s, svc); err != nil {
@@ -960,7 +960,7 @@ func (b *builder) verify(svc openstack.Service) upgrade.Node {
 		if svc.DBUpgrade != openstack.NoDatabase && !s.DryRun() {
 			vr, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...)
 			if err != nil {
-				return err
+				return b.onPrimary("verify the schema", err)
 			}
 			for _, d := range vr.Databases {
 				if !d.AtHead && !d.Database.Derived {
@@ -974,12 +974,12 @@ func (b *builder) verify(svc openstack.Service) upgrade.Node {
 		}
 		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
 		if err != nil {
-			return err
+			return b.onPrimary("upgrade check", err)
 		}
 		for _, c := range rep.Failed() {
 			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
-		return rep.Err()
+		return b.onPrimary("upgrade check", rep.Err())
 	}).Describing(fmt.Sprintf("%s: schema at the new release's heads and upgrade check", svc.Name))
 }
 
@@ -1023,7 +1023,7 @@ func (b *builder) startServers(ctx context.Context, s *upgrade.State, svc openst
 func (b *builder) assess(ctx context.Context, s *upgrade.State, t transport.Transport, svc openstack.Service, what string) error {
 	vr, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...)
 	if err != nil {
-		return err
+		return b.onPrimary("check database versions", err)
 	}
 	for _, d := range vr.Databases {
 		state := "behind the installed tool"
