@@ -363,7 +363,10 @@ func (c *Catalog) sort() {
 // DefaultCatalog returns the core services with the package, unit and
 // file names of Debian/Ubuntu and RDO packages, in the upstream upgrade
 // order: keystone, glance, placement (before nova), nova, neutron, cinder,
-// heat, horizon. Each call returns a fresh catalog.
+// heat, horizon. Each call returns a fresh catalog. The migrations
+// directories are those the services ship in every release from 2022.2
+// (Zed) to 2025.2 (checked at the upstream tags, e.g. openstack/nova
+// 26.0.0-32.0.0); heat alone changed system in between (Database.Legacy).
 func DefaultCatalog() Catalog {
 	c, err := NewCatalog(defaultServices()...)
 	if err != nil {
