@@ -1,0 +1,157 @@
+package onebed
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+)
+
+// EnvCapture, when set, names a directory where the real suite writes
+// what OpenNebula's own tools printed (fixtures for the simulator).
+const EnvCapture = "UPGRADEKIT_ONE_CAPTURE"
+
+func capture(t *testing.T, name, out string) {
+	t.Helper()
+	t.Logf("%s:\n%s", name, out)
+	if dir := os.Getenv(EnvCapture); dir != "" {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(out), 0o644))
+	}
+}
+
+// TestRealSolo boots one real oned on its own MariaDB and checks what an
+// operator checks first: versions, the zone, a dummy host monitored and a
+// VM running on it.
+func TestRealSolo(t *testing.T) {
+	in := Require(t, "7.4.0")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	z, err := StartZone(ctx, ZoneConfig{Install: in, Servers: 1, Dir: t.TempDir(), Log: zaptest.NewLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, z.Close()) })
+	s := z.Servers[0]
+
+	out, err := s.MustCLI(ctx, "oned", "--version")
+	require.NoError(t, err)
+	capture(t, "oned-version.txt", out)
+	assert.True(t, strings.HasPrefix(out, "OpenNebula 7.4.0"), out)
+
+	out, err = s.MustCLI(ctx, "onedb", append([]string{"version", "-v"}, s.OnedbArgs()...)...)
+	require.NoError(t, err)
+	capture(t, "onedb-version-v-bootstrap.txt", out)
+	assert.Contains(t, out, "Shared tables version:   7.4.0")
+	assert.Contains(t, out, "Local tables version:    7.4.0")
+
+	st, err := s.RaftStatus(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, StateSolo, st.State)
+
+	checkHostAndVM(ctx, t, s, "solo")
+}
+
+// TestRealZone forms a zone of three real front-ends and checks it as the
+// HA guide does: one leader, two followers in sync; a write sent to a
+// follower is forwarded to the leader and replicated; after the leader is
+// killed the others elect a new one, and the old leader rejoins.
+func TestRealZone(t *testing.T) {
+	in := Require(t, "7.4.0")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	z, err := StartZone(ctx, ZoneConfig{Install: in, Dir: t.TempDir(), Log: zaptest.NewLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, z.Close()) })
+	t.Logf("zone of 3 formed in %v", time.Since(t0).Round(time.Second))
+
+	leader, err := z.Leader(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, leader.ID)
+	out, err := leader.MustCLI(ctx, "onezone", "show", "0")
+	require.NoError(t, err)
+	capture(t, "onezone-show-3node.txt", out)
+	for _, s := range z.Servers {
+		assert.Contains(t, out, s.Endpoint())
+	}
+	assert.Equal(t, 1, strings.Count(out, " leader "), out)
+	assert.Equal(t, 2, strings.Count(out, " follower "), out)
+	out, err = leader.MustCLI(ctx, "onezone", "show", "0", "-x")
+	require.NoError(t, err)
+	capture(t, "onezone-show-3node.xml", out)
+	out, err = leader.MustCLI(ctx, "onezone", "list")
+	require.NoError(t, err)
+	capture(t, "onezone-list.txt", out)
+
+	// A write through a follower is forwarded to the leader, then replicated.
+	follower := z.Servers[1]
+	v, err := follower.Client().Call(ctx, "one.document.allocate", `NAME="through-follower"`, 100)
+	require.NoError(t, err)
+	docID, ok := v.(int64)
+	require.True(t, ok, "%T", v)
+	require.NoError(t, z.WaitSynced(ctx))
+	for _, s := range z.Servers {
+		v, err := s.Client().Call(ctx, "one.document.info", int(docID), false)
+		require.NoError(t, err, s.Name)
+		assert.Contains(t, v, "<NAME>through-follower</NAME>", s.Name)
+	}
+
+	checkHostAndVM(ctx, t, leader, "ha")
+
+	// Kill the leader as a crash would; the two others elect a new one.
+	t1 := time.Now()
+	leader.Kill()
+	var next *Server
+	require.NoError(t, Poll(ctx, 200*time.Millisecond, func() (bool, error) {
+		next, err = z.Leader(ctx)
+		return err == nil, nil
+	}))
+	t.Logf("new leader %s elected %v after the kill", next.Name, time.Since(t1).Round(100*time.Millisecond))
+	assert.NotEqual(t, leader.Name, next.Name)
+	out, err = next.MustCLI(ctx, "onezone", "show", "0")
+	require.NoError(t, err)
+	capture(t, "onezone-show-3node-degraded.txt", out)
+
+	// The old leader restarts and catches up as a follower.
+	t2 := time.Now()
+	require.NoError(t, leader.Start(ctx))
+	require.NoError(t, z.WaitSynced(ctx))
+	t.Logf("old leader rejoined and in sync %v after its restart", time.Since(t2).Round(100*time.Millisecond))
+	st, err := leader.RaftStatus(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, StateFollower, st.State)
+}
+
+// checkHostAndVM creates a dummy host and a VM on it through s and waits
+// for MONITORED and RUNNING.
+func checkHostAndVM(ctx context.Context, t *testing.T, s *Server, tag string) {
+	t.Helper()
+	hid, err := AddDummyHost(ctx, s, "dummy-"+tag+"-0")
+	require.NoError(t, err)
+	t0 := time.Now()
+	var h HostState
+	require.NoError(t, Poll(ctx, time.Second, func() (bool, error) {
+		h, err = HostInfo(ctx, s, hid)
+		return err == nil && h.State == HostMonitored, err
+	}), "host state %d", h.State)
+	t.Logf("dummy host %d MONITORED after %v", hid, time.Since(t0).Round(100*time.Millisecond))
+	out, err := s.MustCLI(ctx, "onehost", "list")
+	require.NoError(t, err)
+	capture(t, "onehost-list-"+tag+".txt", out)
+
+	vid, err := CreateVM(ctx, s, "vm-"+tag+"-0", hid)
+	require.NoError(t, err)
+	var vm VMState
+	require.NoError(t, Poll(ctx, time.Second, func() (bool, error) {
+		vm, err = VMInfo(ctx, s, vid)
+		return err == nil && vm.State == VMActive && vm.LCMState == VMLCMRunning, err
+	}), "vm state %d/%d", vm.State, vm.LCMState)
+	out, err = s.MustCLI(ctx, "onevm", "list")
+	require.NoError(t, err)
+	capture(t, "onevm-list-"+tag+".txt", out)
+}
