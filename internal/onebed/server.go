@@ -367,7 +367,13 @@ func (s *Server) RaftStatus(ctx context.Context) (RaftStatus, error) {
 	if !ok {
 		return st, fmt.Errorf("one.zone.raftstatus: %w: answer is %T", ErrMalformed, v)
 	}
-	if err := xml.Unmarshal([]byte(str), &st); err != nil {
+	return ParseRaftStatus(str)
+}
+
+// ParseRaftStatus parses one.zone.raftstatus's <RAFT> document.
+func ParseRaftStatus(s string) (RaftStatus, error) {
+	var st RaftStatus
+	if err := xml.Unmarshal([]byte(s), &st); err != nil {
 		return st, fmt.Errorf("one.zone.raftstatus: %w: %v", ErrMalformed, err)
 	}
 	return st, nil
