@@ -2,6 +2,8 @@ package onebed
 
 import (
 	"context"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/upgradekit/upgradekit/internal/testbed"
+	"github.com/upgradekit/upgradekit/transport"
+	sshtransport "github.com/upgradekit/upgradekit/transport/ssh"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -88,6 +93,31 @@ func TestRealZone(t *testing.T) {
 	require.NoError(t, err)
 	capture(t, "onezone-list.txt", out)
 
+	// Each front-end is reached over real SSH (an sshd per front-end whose
+	// sessions get the front-end's environment), as the procedures reach it.
+	bed := testbed.New(t, testbed.Config{
+		Hosts: len(z.Servers), FirstAddr: netip.MustParseAddr("127.61.0.1"), Port: 22611,
+		NamePrefix: "fe", Mounts: []string{},
+		Setup: func(h *testbed.Host) { maps.Copy(h.Env, z.Servers[h.Index].EnvMap()) },
+	})
+	for i, h := range bed.Hosts {
+		cfg := sshtransport.NewConfig(h.HostPort())
+		cfg.Name, cfg.User = h.Name, bed.User
+		cfg.IdentityFiles = []string{bed.ClientKeyFile}
+		cfg.KnownHostsFiles = []string{bed.KnownHostsFile}
+		c, err := sshtransport.New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		out, err := transport.Output(ctx, c, transport.Command{Path: "onezone", Args: []string{"show", "0"}})
+		require.NoError(t, err, h.Name)
+		for _, s := range z.Servers {
+			assert.Contains(t, string(out), s.Endpoint(), "onezone show over SSH on %s", h.Name)
+		}
+		out, err = transport.Output(ctx, c, transport.Command{Path: "sh", Args: []string{"-c", "echo $ONE_LOCATION"}})
+		require.NoError(t, err, h.Name)
+		assert.Equal(t, z.Servers[i].Dir, strings.TrimSpace(string(out)))
+	}
+
 	// A write through a follower is forwarded to the leader, then replicated.
 	follower := z.Servers[1]
 	v, err := follower.Client().Call(ctx, "one.document.allocate", `NAME="through-follower"`, 100)
@@ -102,6 +132,20 @@ func TestRealZone(t *testing.T) {
 	}
 
 	checkHostAndVM(ctx, t, leader, "ha")
+
+	// A client keeps writing through the failover.
+	var eps []string
+	for _, s := range z.Servers {
+		eps = append(eps, s.Endpoint())
+	}
+	load := StartLoad(ctx, LoadConfig{Endpoints: eps, Session: leader.Client().Session, Interval: 50 * time.Millisecond})
+	loadStopped := false
+	defer func() {
+		if !loadStopped {
+			load.Stop()
+		}
+	}()
+	time.Sleep(2 * time.Second)
 
 	// Kill the leader as a crash would; the two others elect a new one.
 	t1 := time.Now()
@@ -125,6 +169,27 @@ func TestRealZone(t *testing.T) {
 	st, err := leader.RaftStatus(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, StateFollower, st.State)
+
+	time.Sleep(2 * time.Second)
+	writes := load.Stop()
+	loadStopped = true
+	require.NoError(t, z.WaitSynced(ctx))
+	held := map[string]map[string][]int64{}
+	for _, s := range z.Servers {
+		docs, err := Documents(ctx, s.Client(), 100)
+		require.NoError(t, err, s.Name)
+		held[s.Name] = docs
+	}
+	verdict := Check(writes, held, "load-")
+	t.Logf("load: %d acknowledged, %d failed, %d indeterminate; longest time without an acknowledged write %v",
+		verdict.Acked, verdict.Failed, verdict.Indeterminate, verdict.WritesDown.Round(100*time.Millisecond))
+	for _, w := range writes {
+		if w.Outcome != Acked {
+			t.Logf("  %s %s via %s: %s", w.Name, w.Outcome, w.Server, w.Err)
+		}
+	}
+	assert.True(t, verdict.OK(), "%v", verdict.Problems)
+	assert.Greater(t, verdict.Acked, 0)
 }
 
 // checkHostAndVM creates a dummy host and a VM on it through s and waits

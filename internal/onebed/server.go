@@ -162,6 +162,17 @@ func (s *Server) Env() []string {
 	}
 }
 
+// EnvMap is Env as a map (e.g. for an sshd's SetEnv, so that commands
+// run over SSH on a front-end use its ONE_LOCATION).
+func (s *Server) EnvMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
 // LogFile is oned's log.
 func (s *Server) LogFile() string { return filepath.Join(s.Dir, "var", "oned.log") }
 
