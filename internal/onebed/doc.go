@@ -17,6 +17,13 @@
 // without the Ruby CLI; Server.CLI runs OpenNebula's own CLI (onezone,
 // onedb, onehost, ...) against one front-end, as an operator would.
 //
+// Load is a client that keeps writing while a procedure runs: it creates
+// documents through any server of the zone (moving to the next after an
+// error), records every write as acknowledged, failed or indeterminate,
+// and Check turns that record and what each server holds into a verdict
+// ("nothing acknowledged lost, nothing failed applied") with the longest
+// time without an acknowledged write, as measured by the client.
+//
 // Everything started is stopped by Close (oned by SIGTERM then SIGKILL of
 // its process group, and any process left running from the front-end's
 // directory, e.g. the dummy monitor client, which can outlive oned).

@@ -304,8 +304,16 @@ func (s *Server) CLI(ctx context.Context, name string, args ...string) (CLIResul
 	cmd.Env = s.Env()
 	var so, se strings.Builder
 	cmd.Stdout, cmd.Stderr = &so, &se
+	t0 := time.Now()
 	err := cmd.Run()
 	r := CLIResult{Stdout: so.String(), Stderr: se.String()}
+	if cmd.ProcessState != nil {
+		r.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	// The transcript of what OpenNebula's tools printed is what the
+	// simulator is compared with.
+	s.log.Info("cli", zap.String("cmd", name+" "+strings.Join(redact(args), " ")), zap.Int("exit", r.ExitCode),
+		zap.Duration("took", time.Since(t0)), zap.String("stdout", r.Stdout), zap.String("stderr", r.Stderr))
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ctx.Err() == nil {
 		r.ExitCode = ee.ExitCode()
