@@ -271,7 +271,7 @@ func (z *Zone) waitState(ctx context.Context, s *Server, state int) error {
 func (z *Zone) Close() error {
 	var errs []error
 	for _, s := range z.Servers {
-		errs = append(errs, s.Stop(30*time.Second))
+		errs = append(errs, s.Stop(15*time.Second))
 	}
 	for _, db := range z.dbs {
 		errs = append(errs, db.Close())
