@@ -31,11 +31,17 @@ func capture(t *testing.T, name, out string) {
 	}
 }
 
-// TestRealSolo boots one real oned on its own MariaDB and checks what an
-// operator checks first: versions, the zone, a dummy host monitored and a
-// VM running on it.
+// TestRealSolo boots one real oned of every install on its own MariaDB and
+// checks what an operator checks first: versions, the zone, a dummy host
+// monitored and a VM running on it. An install's label is its version.
 func TestRealSolo(t *testing.T) {
-	in := Require(t, "7.4.0")
+	for _, in := range RequireAll(t) {
+		t.Run(in.Label, func(t *testing.T) { testSolo(t, in) })
+	}
+}
+
+func testSolo(t *testing.T, in *Install) {
+	v := in.Label
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	z, err := StartZone(ctx, ZoneConfig{Install: in, Servers: 1, Dir: t.TempDir(), Log: zaptest.NewLogger(t)})
@@ -45,20 +51,20 @@ func TestRealSolo(t *testing.T) {
 
 	out, err := s.MustCLI(ctx, "oned", "--version")
 	require.NoError(t, err)
-	capture(t, "oned-version.txt", out)
-	assert.True(t, strings.HasPrefix(out, "OpenNebula 7.4.0"), out)
+	capture(t, "oned-version-"+v+".txt", out)
+	assert.True(t, strings.HasPrefix(out, "OpenNebula "+v+" "), out)
 
 	out, err = s.MustCLI(ctx, "onedb", append([]string{"version", "-v"}, s.OnedbArgs()...)...)
 	require.NoError(t, err)
-	capture(t, "onedb-version-v-bootstrap.txt", out)
-	assert.Contains(t, out, "Shared tables version:   7.4.0")
-	assert.Contains(t, out, "Local tables version:    7.4.0")
+	capture(t, "onedb-version-v-bootstrap-"+v+".txt", out)
+	assert.Contains(t, out, "Shared tables version:   "+v+"\n")
+	assert.Contains(t, out, "Local tables version:    "+v+"\n")
 
 	st, err := s.RaftStatus(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, StateSolo, st.State)
 
-	checkHostAndVM(ctx, t, s, "solo")
+	checkHostAndVM(ctx, t, s, "solo-"+v)
 }
 
 // TestRealZone forms a zone of three real front-ends and checks it as the

@@ -1,8 +1,10 @@
 package onebed
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -35,4 +37,26 @@ func Require(tb testing.TB, label string) *Install {
 		tb.Fatalf("%s=%s has no install %q (no %s)", EnvBuilds, root, label, filepath.Join(root, label, "bin", "oned"))
 	}
 	return in
+}
+
+// RequireAll returns every install under $UPGRADEKIT_ONE_BUILDS, sorted
+// by label; it skips as Require does, and fails tb when there is none.
+func RequireAll(tb testing.TB) []*Install {
+	tb.Helper()
+	root := os.Getenv(EnvBuilds)
+	if root == "" {
+		tb.Skip(HowToRun)
+	}
+	ins, err := FindInstalls(root)
+	if err != nil {
+		tb.Fatalf("%s=%s: %v", EnvBuilds, root, err)
+	}
+	if len(ins) == 0 {
+		tb.Fatalf("%s=%s holds no install (no */bin/oned)", EnvBuilds, root)
+	}
+	var out []*Install
+	for _, l := range slices.Sorted(maps.Keys(ins)) {
+		out = append(out, ins[l])
+	}
+	return out
 }

@@ -199,53 +199,68 @@ func (z *Zone) Leader(ctx context.Context) (*Server, error) {
 }
 
 // WaitSynced waits until exactly one running server leads and every other
-// running server follows in the same term with the leader's log index and
-// commit.
+// running server follows it in the same term, holding in its log every
+// record the leader had committed just before the follower was asked.
+// (Under writes the leader's index keeps moving, so equal indexes would
+// never be seen at one instant.)
 func (z *Zone) WaitSynced(ctx context.Context) error {
 	var last string
 	for {
-		var leader *RaftStatus
-		var sts []RaftStatus
-		ok := true
-		for _, s := range z.Servers {
-			if !s.Running() {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			st, err := s.RaftStatus(cctx)
-			cancel()
-			if err != nil {
-				ok, last = false, fmt.Sprintf("%s: %v", s.Name, err)
-				break
-			}
-			sts = append(sts, st)
-			if st.State == StateLeader {
-				if leader != nil {
-					ok, last = false, "two leaders"
-				}
-				leader = &st
-			}
-		}
-		if ok && leader == nil {
-			ok, last = false, "no leader"
-		}
-		if ok {
-			for _, st := range sts {
-				if st.State != StateLeader && (st.State != StateFollower || st.Term != leader.Term ||
-					st.LogIndex != leader.LogIndex || st.Commit != leader.Commit) {
-					ok, last = false, fmt.Sprintf("server %d: %+v, leader %+v", st.ServerID, st, *leader)
-				}
-			}
-		}
+		ok, why := z.synced(ctx)
 		if ok {
 			return nil
 		}
+		last = why
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("zone not in sync: %w (last: %s)", ctx.Err(), last)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+func (z *Zone) synced(ctx context.Context) (bool, string) {
+	status := func(s *Server) (RaftStatus, error) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return s.RaftStatus(cctx)
+	}
+	var leader *Server
+	for _, s := range z.Servers {
+		if !s.Running() {
+			continue
+		}
+		st, err := status(s)
+		if err != nil {
+			return false, fmt.Sprintf("%s: %v", s.Name, err)
+		}
+		if st.State == StateLeader {
+			if leader != nil {
+				return false, fmt.Sprintf("%s and %s both lead", leader.Name, s.Name)
+			}
+			leader = s
+		}
+	}
+	if leader == nil {
+		return false, "no leader"
+	}
+	ls, err := status(leader)
+	if err != nil || ls.State != StateLeader {
+		return false, fmt.Sprintf("leader %s: %+v %v", leader.Name, ls, err)
+	}
+	for _, s := range z.Servers {
+		if s == leader || !s.Running() {
+			continue
+		}
+		st, err := status(s)
+		if err != nil {
+			return false, fmt.Sprintf("%s: %v", s.Name, err)
+		}
+		if st.State != StateFollower || st.Term != ls.Term || st.LogIndex < ls.Commit {
+			return false, fmt.Sprintf("%s: %+v, leader %s: %+v", s.Name, st, leader.Name, ls)
+		}
+	}
+	return true, ""
 }
 
 func (z *Zone) waitState(ctx context.Context, s *Server, state int) error {
