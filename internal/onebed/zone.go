@@ -199,8 +199,9 @@ func (z *Zone) Leader(ctx context.Context) (*Server, error) {
 }
 
 // WaitSynced waits until exactly one running server leads and every other
-// running server follows it in the same term, holding in its log every
-// record the leader had committed just before the follower was asked.
+// running server follows it in the same term, having committed (applied
+// to its database) every record the leader had committed just before the
+// follower was asked.
 // (Under writes the leader's index keeps moving, so equal indexes would
 // never be seen at one instant.)
 func (z *Zone) WaitSynced(ctx context.Context) error {
@@ -256,7 +257,7 @@ func (z *Zone) synced(ctx context.Context) (bool, string) {
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", s.Name, err)
 		}
-		if st.State != StateFollower || st.Term != ls.Term || st.LogIndex < ls.Commit {
+		if st.State != StateFollower || st.Term != ls.Term || st.Commit < ls.Commit {
 			return false, fmt.Sprintf("%s: %+v, leader %s: %+v", s.Name, st, leader.Name, ls)
 		}
 	}
