@@ -1,6 +1,8 @@
 package onebed
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,4 +91,22 @@ func TestMonitordConf(t *testing.T) {
 	assert.Contains(t, out, `NAME = "dummy"`)
 	_, err = MonitordConf("IM_MAD = []\n", 1)
 	assert.ErrorIs(t, err, ErrConfLayout)
+}
+
+func TestFindInstallsOnlyComplete(t *testing.T) {
+	root := t.TempDir()
+	for name, files := range map[string][]string{
+		"7.4.0":    {"bin/oned", StampFile},
+		"building": {"bin/oned"},
+		"empty":    nil,
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, name, "bin"), 0o755))
+		for _, f := range files {
+			require.NoError(t, os.WriteFile(filepath.Join(root, name, f), nil, 0o755))
+		}
+	}
+	ins, err := FindInstalls(root)
+	require.NoError(t, err)
+	require.Len(t, ins, 1)
+	assert.Equal(t, filepath.Join(root, "7.4.0"), ins["7.4.0"].Dir)
 }

@@ -27,8 +27,11 @@ type Install struct {
 	Dir string
 }
 
-// FindInstalls returns the installs under root: every directory holding
-// bin/oned, keyed by its name.
+// StampFile is written by build.sh into an install once it is complete.
+const StampFile = ".upgradekit-build"
+
+// FindInstalls returns the complete installs under root: every directory
+// holding bin/oned and build.sh's stamp, keyed by its name.
 func FindInstalls(root string) (map[string]*Install, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -37,9 +40,14 @@ func FindInstalls(root string) (map[string]*Install, error) {
 	out := map[string]*Install{}
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
-		if fi, err := os.Stat(filepath.Join(dir, "bin", "oned")); err == nil && !fi.IsDir() {
-			out[e.Name()] = &Install{Label: e.Name(), Dir: dir}
+		fi, err := os.Stat(filepath.Join(dir, "bin", "oned"))
+		if err != nil || fi.IsDir() {
+			continue
 		}
+		if _, err := os.Stat(filepath.Join(dir, StampFile)); err != nil {
+			continue // being built, or not by build.sh
+		}
+		out[e.Name()] = &Install{Label: e.Name(), Dir: dir}
 	}
 	return out, nil
 }
