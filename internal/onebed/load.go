@@ -146,11 +146,19 @@ func (l *Load) run(ctx context.Context) {
 // replicate log record on followers" in src/sql/LogDB.cc, whose record a
 // later leader may still commit, or a forward to the leader that timed
 // out), so it is indeterminate.
+//
+// A follower forwarding to a leader it cannot reach answers with the
+// error of its XML-RPC client (xmlrpc-c's curl transport wrapping
+// libcurl's message, seen on the bed right after a leader was killed):
+// "Couldn't connect to server" means nothing was sent, so it is a
+// refusal too; other transport errors of the forward ("Empty reply from
+// server") are not.
 var refusals = []string{
 	"Cannot process request, no leader found",
 	"Cannot process request, oned cluster in election mode",
 	"Cannot process request, oned cluster is replicating log",
 	"Cannot process request, zone disabled",
+	"Couldn't connect to server",
 }
 
 // Classify returns the outcome of a write call that returned err.

@@ -22,6 +22,12 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, Failed, Classify(&APIError{Message: "[one.document.allocate] Cannot process request, no leader found"}))
 	assert.Equal(t, Failed, Classify(fmt.Errorf("x: %w", &APIError{Message: "Cannot process request, oned cluster in election mode"})))
 	assert.Equal(t, Indeterminate, Classify(&APIError{Message: "Error inserting document: Cannot replicate log record on followers: timeout"}))
+	// A follower's forward to a dead leader that could not connect sent
+	// nothing; one cut after connecting may have been applied.
+	assert.Equal(t, Failed, Classify(&APIError{Message: "[one.document.allocate] libcurl failed to execute the HTTP POST transaction, " +
+		"explaining:  Failed to connect to 127.0.0.1 port 41759 after 0 ms: Couldn't connect to server"}))
+	assert.Equal(t, Indeterminate, Classify(&APIError{Message: "[one.document.allocate] libcurl failed to execute the HTTP POST transaction, " +
+		"explaining:  Empty reply from server"}))
 	assert.Equal(t, Failed, Classify(&net.OpError{Op: "dial", Err: errors.New("connection refused")}))
 	assert.Equal(t, Indeterminate, Classify(&net.OpError{Op: "read", Err: errors.New("reset")}))
 	assert.Equal(t, Indeterminate, Classify(context.DeadlineExceeded))
