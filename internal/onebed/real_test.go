@@ -243,3 +243,54 @@ func checkHostAndVM(ctx context.Context, t *testing.T, s *Server, tag string) {
 	require.NoError(t, err)
 	capture(t, "onevm-list-"+tag+".txt", out)
 }
+
+// TestRealOnedbUpgrade upgrades a solo front-end from 7.2.0 to 7.4.0 as
+// the procedures do: stop oned, switch the packages (here the install),
+// `onedb version` says an upgrade is needed, `onedb upgrade`, start the new
+// oned; a host and a document made before are still there.
+func TestRealOnedbUpgrade(t *testing.T) {
+	from, to := Require(t, "7.2.0"), Require(t, "7.4.0")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	z, err := StartZone(ctx, ZoneConfig{Install: from, Servers: 1, Dir: t.TempDir(), Log: zaptest.NewLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, z.Close()) })
+	s := z.Servers[0]
+	hid, err := AddDummyHost(ctx, s, "kept-host")
+	require.NoError(t, err)
+	v, err := s.Client().Call(ctx, "one.document.allocate", `NAME="kept-doc"`, 100)
+	require.NoError(t, err)
+	docID := v.(int64)
+
+	require.NoError(t, s.Stop(60*time.Second))
+	require.NoError(t, s.SwitchInstall(to))
+	r, err := s.CLI(ctx, "onedb", append([]string{"version"}, s.OnedbArgs()...)...)
+	require.NoError(t, err)
+	capture(t, "onedb-version-needs-upgrade-7.2.0-7.4.0.txt", r.Stdout+r.Stderr)
+	t.Logf("onedb version before the upgrade: exit %d", r.ExitCode)
+	assert.Equal(t, 2, r.ExitCode, "onedb version with newer code than the DB")
+
+	t0 := time.Now()
+	r, err = s.CLI(ctx, "onedb", append([]string{"upgrade", "-v", "--no-backup"}, s.OnedbArgs()...)...)
+	require.NoError(t, err)
+	capture(t, "onedb-upgrade-v-7.2.0-7.4.0.txt", r.Stdout+r.Stderr)
+	require.Equal(t, 0, r.ExitCode, r.Stdout+r.Stderr)
+	t.Logf("onedb upgrade 7.2.0 -> 7.4.0 took %v", time.Since(t0).Round(100*time.Millisecond))
+
+	out, err := s.MustCLI(ctx, "onedb", append([]string{"version", "-v"}, s.OnedbArgs()...)...)
+	require.NoError(t, err)
+	capture(t, "onedb-version-v-upgraded-7.4.0.txt", out)
+	assert.Contains(t, out, "Shared tables version:   7.4.0\n")
+	assert.Contains(t, out, "Local tables version:    7.4.0\n")
+
+	require.NoError(t, s.Start(ctx))
+	v, err = s.Client().Call(ctx, "one.system.version")
+	require.NoError(t, err)
+	assert.Equal(t, "7.4.0", v)
+	h, err := HostInfo(ctx, s, hid)
+	require.NoError(t, err)
+	assert.Equal(t, "kept-host", h.Name)
+	v, err = s.Client().Call(ctx, "one.document.info", int(docID), false)
+	require.NoError(t, err)
+	assert.Contains(t, v, "<NAME>kept-doc</NAME>")
+}

@@ -115,6 +115,38 @@ func NewServer(install *Install, dir, name, password string, db DBConf, log *zap
 	return s, s.WriteConf()
 }
 
+// SwitchInstall points a stopped server at another build, as a package
+// upgrade would: bin, lib, share and include link to it, var/remotes is
+// replaced by its remotes, and the configuration is written again from its
+// shipped files and s.Conf. The database and the rest of var stay.
+func (s *Server) SwitchInstall(in *Install) error {
+	if s.Running() {
+		return fmt.Errorf("%s: stop oned before switching installs", s.Name)
+	}
+	for _, d := range []string{"bin", "lib", "share", "include"} {
+		link := filepath.Join(s.Dir, d)
+		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		src := filepath.Join(in.Dir, d)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := os.Symlink(src, link); err != nil {
+			return err
+		}
+	}
+	remotes := filepath.Join(s.Dir, "var", "remotes")
+	if err := os.RemoveAll(remotes); err != nil {
+		return err
+	}
+	if err := copyTree(filepath.Join(in.Dir, "var", "remotes"), remotes); err != nil {
+		return err
+	}
+	s.Install = in
+	return s.WriteConf()
+}
+
 // WriteConf writes etc/oned.conf and etc/monitord.conf from the install's
 // shipped files and s.Conf.
 func (s *Server) WriteConf() error {
