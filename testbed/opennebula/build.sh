@@ -22,6 +22,9 @@
 #      (no bundled gems: we use Debian's ruby-* packages); creating the
 #      directory empty instead hides Ruby's own bundled gems (rexml). The call
 #      is made conditional on the directory existing.
+# From an exported tree (no .git) OpenNebula's SConstruct gets nothing from
+# `git describe`, so `oned --version` prints "OpenNebula 7.4.0 ()" where a
+# packaged build prints the 8-character commit id.
 # Everything else the bed needs (ONE_AUTH, RUBYLIB, per-server etc/var) is
 # per front-end and done by the Go bed at start.
 set -euo pipefail
