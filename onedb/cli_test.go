@@ -397,6 +397,9 @@ func TestFsck(t *testing.T) {
 		{name: "errors 7.2 exit 1", opts: []Option{Release("7.2")}, out: found, code: 1, found: 2},
 		{name: "errors 6.10 exit 0", opts: []Option{Release("6.10.0")}, out: found, code: 0, found: 2},
 		{name: "errors 7.0 exit 0", opts: []Option{Release("7.0.0")}, out: found, code: 0, found: 2},
+		// Hotfix releases (four parts, real tags such as release-6.10.0.1).
+		{name: "errors hotfix 6.10.0.1 exit 0", opts: []Option{Release("6.10.0.1")}, out: found, code: 0, found: 2},
+		{name: "errors hotfix 6.8.0.1 exit 1", opts: []Option{Release("6.8.0.1")}, out: found, code: 1, reason: ErrUnexpectedExit},
 		{name: "errors unknown release exit 1", out: found, code: 1, found: 2},
 		{name: "errors unknown release exit 0", out: found, code: 0, found: 2},
 		{name: "errors 7.0 exit 1", opts: []Option{Release("7.0.0")}, out: found, code: 1, reason: ErrUnexpectedExit},

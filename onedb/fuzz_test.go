@@ -1,6 +1,7 @@
 package onedb
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,28 @@ func FuzzParseVersion(f *testing.F) {
 			if !versionRE.MatchString(s) {
 				t.Fatalf("bad version %q", s)
 			}
+		}
+	})
+}
+
+// FuzzMajorMinor checks the release parser behind Release: what it
+// accepts (X.Y, X.Y.Z and the hotfix X.Y.Z.W) keeps its major and minor
+// when written back.
+func FuzzMajorMinor(f *testing.F) {
+	for _, s := range []string{"7.4.0", "6.10", "6.10.0.1", "6.8.0.1", "7.4.1.2.3", "x.y", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		maj, minor, ok := majorMinor(in)
+		if !ok {
+			return
+		}
+		if n := strings.Count(in, "."); n < 1 || n > 3 {
+			t.Fatalf("%q accepted with %d dots", in, n)
+		}
+		m2, n2, ok := majorMinor(fmt.Sprintf("%d.%d.0.1", maj, minor))
+		if !ok || m2 != maj || n2 != minor {
+			t.Fatalf("%q → %d.%d, round trip %d.%d %v", in, maj, minor, m2, n2, ok)
 		}
 	})
 }

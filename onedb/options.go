@@ -183,7 +183,11 @@ func NoBackup() Option {
 	return option("NoBackup", func(o *options) error { o.noBackup = true; return nil })
 }
 
-var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+// versionRE matches X.Y.Z, and X.Y.Z.W: database versions have three
+// parts (src/onedb/database_schema.rb LATEST_DB_VERSION in OpenNebula/one),
+// releases four for hotfixes (6.10.0.1, include/NebulaService.h
+// code_version() at release-6.10.0.1).
+var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$`)
 
 // TargetVersion makes Upgrade stop at version (X.Y.Z) instead of the
 // latest one.
@@ -203,14 +207,14 @@ func DryRun() Option {
 }
 
 // Release tells Fsck which OpenNebula release runs on the host (for
-// example "7.4.0" or "6.10"), because the meaning of fsck's exit code
+// example "7.4.0", "6.10" or the hotfix "6.10.0.1"), because the meaning of fsck's exit code
 // changed: from 7.2 it exits 1 whenever errors were found, even if all
 // were repaired, while 6.10 and 7.0 exit 0. Without Release, Fsck accepts
 // both and relies on the printed totals.
 func Release(version string) Option {
 	return option("Release", func(o *options) error {
 		if _, _, ok := majorMinor(version); !ok {
-			return fmt.Errorf("%w: Release %q is not X.Y[.Z]", ErrInvalidOption, version)
+			return fmt.Errorf("%w: Release %q is not X.Y[.Z[.W]]", ErrInvalidOption, version)
 		}
 		o.release = version
 		return nil
@@ -248,10 +252,10 @@ func checkValue(what, v string) error {
 // majorMinor parses "X.Y" or "X.Y.Z".
 func majorMinor(v string) (int, int, bool) {
 	parts := strings.Split(v, ".")
-	if len(parts) < 2 || len(parts) > 3 {
+	if len(parts) < 2 || len(parts) > 4 {
 		return 0, 0, false
 	}
-	var n [3]int
+	var n [4]int
 	for i, p := range parts {
 		if p == "" || len(p) > 4 {
 			return 0, 0, false

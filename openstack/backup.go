@@ -161,8 +161,20 @@ func mapsKeys(m map[string]TableState) func(func(string) bool) {
 	}
 }
 
-// dumpScript runs mysqldump ($@) with a private umask.
-const dumpScript = `umask 077; exec "$@"`
+// dumpScript runs the dump tool ($3...) with a private umask into
+// "$1.partial" for database $2 and renames it to $1 only when the tool
+// succeeded: a failed dump (a client refusing the server's TLS, a lost
+// connection) leaves no file behind, empty or partial.
+const dumpScript = `umask 077
+f=$1 db=$2
+shift 2
+if "$@" "--result-file=$f.partial" -- "$db"; then
+  mv -f -- "$f.partial" "$f"
+else
+  rc=$?
+  rm -f -- "$f.partial"
+  exit $rc
+fi`
 
 // verifyScript prints the dump's size, SHA-256 and last line.
 const verifyScript = `test -s "$1" || { echo "empty or missing dump $1" >&2; exit 3; }
@@ -190,18 +202,19 @@ func backupDatabase(ctx context.Context, t transport.Transport, o *options, a DB
 	mk := transport.Cmd("mkdir", "-p", "-m", "0700", "--", dir)
 	mk.Sudo = o.sudo
 	if err := transport.Check(ctx, t, mk); err != nil {
-		return nil, fmt.Errorf("backup %s: %w", a.Database, err)
+		return nil, wrapOp("backup "+a.Database, err)
 	}
 	// Fingerprint first: if the database changes during the dump the
 	// restore check will say so rather than certify a moving target.
 	tables, err := tableStates(ctx, t, o, a)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", a.Database, err)
+		return nil, wrapOp("backup "+a.Database, err)
 	}
 	b.Tables = tables
 	err = withDefaultsFile(ctx, t, o, a, func(arg string) error {
-		c := transport.Shell(dumpScript, o.dumpTool, arg, "--single-transaction", "--routines", "--triggers", "--events",
-			"--no-tablespaces", "--result-file="+b.File, "--", a.Database)
+		args := append([]string{b.File, a.Database, o.dumpTool, arg}, o.tlsArgs()...)
+		args = append(args, "--single-transaction", "--routines", "--triggers", "--events", "--no-tablespaces")
+		c := transport.Shell(dumpScript, args...)
 		c.Sudo = o.sudo
 		res, err := t.Run(ctx, c)
 		if err != nil {
@@ -210,9 +223,16 @@ func backupDatabase(ctx context.Context, t transport.Transport, o *options, a DB
 		return transport.ResultError(c, res)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: dump: %w", a.Database, err)
+		return nil, o.cmdFailed("", "backup "+a.Database+": "+o.dumpTool, err)
 	}
 	if err := verifyDump(ctx, t, o, b); err != nil {
+		// Never leave a dump that failed its check where a restore
+		// could pick it up.
+		rm := transport.Cmd("rm", "-f", "--", b.File)
+		rm.Sudo = o.sudo
+		if rerr := transport.Check(ctx, t, rm); rerr != nil {
+			o.log.Warn("could not remove the invalid dump", zapStr("file", b.File), zapErr(rerr))
+		}
 		return nil, err
 	}
 	return b, nil
@@ -221,7 +241,7 @@ func backupDatabase(ctx context.Context, t transport.Transport, o *options, a DB
 func verifyDump(ctx context.Context, t transport.Transport, o *options, b *DatabaseBackup) error {
 	out, err := transport.Output(ctx, t, o.probe(transport.Shell(verifyScript, b.File)))
 	if err != nil {
-		return fmt.Errorf("backup %s: %w: %w", b.Database, ErrBackupInvalid, err)
+		return fmt.Errorf("backup %s: %w: %s", b.Database, ErrBackupInvalid, briefErr(err))
 	}
 	n, sum, err := parseDumpCheck(out)
 	if err != nil {
@@ -257,7 +277,7 @@ func parseDumpCheck(out []byte) (int64, string, error) {
 // BackupServiceDatabases dumps every database of svc that its config
 // reaches (see ServiceDatabases) into dir, verified.
 func BackupServiceDatabases(ctx context.Context, t transport.Transport, svc Service, dir string, opts ...Option) ([]*DatabaseBackup, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -291,9 +311,10 @@ func VerifyDatabase(ctx context.Context, t transport.Transport, a DBAccess, b *D
 	return CompareTables(a.Database, b.Tables, got)
 }
 
-// loadScript loads a dump: $1 client, $2 --defaults-extra-file=, $3
-// database, $4 dump.
-const loadScript = `exec "$1" "$2" --batch -- "$3" < "$4"`
+// loadScript loads the dump $1 with the client command $2...
+const loadScript = `f=$1
+shift
+exec "$@" < "$f"`
 
 // RestoreDatabase puts a database back to a backup: it checks the dump
 // is unchanged (size and SHA-256), drops every table and view (a newer
@@ -331,7 +352,8 @@ func RestoreDatabase(ctx context.Context, t transport.Transport, a DBAccess, b *
 		}
 	}
 	err = withDefaultsFile(ctx, t, o, a, func(arg string) error {
-		c := transport.Shell(loadScript, o.dbClient, arg, a.Database, b.File)
+		args := append([]string{b.File, o.dbClient, arg}, o.tlsArgs()...)
+		c := transport.Shell(loadScript, append(args, "--batch", "--", a.Database)...)
 		c.Sudo = o.sudo
 		res, err := t.Run(ctx, c)
 		if err != nil {
@@ -340,7 +362,7 @@ func RestoreDatabase(ctx context.Context, t transport.Transport, a DBAccess, b *
 		return transport.ResultError(c, res)
 	})
 	if err != nil {
-		return fmt.Errorf("restore %s: load: %w", a.Database, err)
+		return o.cmdFailed("", "restore "+a.Database+": load", err)
 	}
 	got, err := tableStates(ctx, t, o, a)
 	if err != nil {
@@ -360,7 +382,7 @@ const digestScript = `cd -- "$1" || exit 3
 func dirDigest(ctx context.Context, t transport.Transport, o *options, dir string) (string, error) {
 	out, err := transport.Output(ctx, t, o.probe(transport.Shell(digestScript, dir)))
 	if err != nil {
-		return "", fmt.Errorf("digest %s: %w", dir, err)
+		return "", wrapOp("digest "+dir, err)
 	}
 	f := strings.Fields(string(out))
 	if len(f) == 0 || len(f[0]) != 64 {
@@ -389,7 +411,7 @@ func BackupConfigDir(ctx context.Context, t transport.Transport, dir string, opt
 	cp := transport.Cmd("cp", "-a", "--", dir, b.Copy)
 	cp.Sudo = o.sudo
 	if err := transport.Check(ctx, t, cp); err != nil {
-		return nil, fmt.Errorf("backup %s: %w", dir, err)
+		return nil, wrapOp("backup "+dir, err)
 	}
 	got, err := dirDigest(ctx, t, o, b.Copy)
 	if err != nil {
@@ -429,7 +451,7 @@ func RestoreConfigDir(ctx context.Context, t transport.Transport, b *ConfigBacku
 	c := transport.Shell(restoreScript, b.Copy, b.Source, b.Source+".upgradekit-restore")
 	c.Sudo = o.sudo
 	if err := transport.Check(ctx, t, c); err != nil {
-		return fmt.Errorf("restore %s: %w", b.Source, err)
+		return wrapOp("restore "+b.Source, err)
 	}
 	if got, err = dirDigest(ctx, t, o, b.Source); err != nil {
 		return err

@@ -80,6 +80,38 @@ type Database struct {
 	Migrations string
 	// VersionTable is the table recording the schema version.
 	VersionTable VersionTable
+	// Legacy lists the older migration systems of earlier releases, newest
+	// first. Which one applies is found from the installed package: the
+	// first of Migrations, then each Legacy directory, that it ships.
+	Legacy []MigrationLayout
+}
+
+// MigrationLayout is a migration system some releases of a service ship.
+type MigrationLayout struct {
+	// Releases names the releases shipping it ("2022.2-2023.1"), for
+	// messages.
+	Releases string
+	// Migrations and VersionTable are as in Database.
+	Migrations   string
+	VersionTable VersionTable
+	// Final is the last revision of this system: a database still under
+	// it must be there before a newer system takes over (heat 21+ stamps
+	// its initial alembic revision over any migrate_version without
+	// checking it; heat/db/migration.py, openstack/heat tag 21.0.0).
+	Final string
+}
+
+// Layouts returns d's migration systems, the current one first.
+func (d Database) Layouts() []MigrationLayout {
+	out := []MigrationLayout{{Migrations: d.Migrations, VersionTable: d.VersionTable}}
+	return append(out, d.Legacy...)
+}
+
+// withLayout returns d as the installed package sees it: l's directory
+// and version table.
+func (d Database) withLayout(l MigrationLayout) Database {
+	d.Migrations, d.VersionTable = l.Migrations, l.VersionTable
+	return d
 }
 
 // UpgradeCheckSpec describes a service's `<svc>-status upgrade check`.
@@ -140,6 +172,10 @@ type Service struct {
 	UpgradeCheck *UpgradeCheckSpec
 	// ODM is the online data migrations command, or nil.
 	ODM *ODMSpec
+	// ZedMajor is the upstream major version of the service's 2022.2
+	// (Zed) release; every later series adds one (SeriesOf). 0 when the
+	// service does not number its releases that way (horizon).
+	ZedMajor int
 }
 
 // Clone returns a deep copy of s.
@@ -157,6 +193,9 @@ func (s Service) Clone() Service {
 		c.Sync = nil
 	}
 	c.Databases = slices.Clone(s.Databases)
+	for i := range c.Databases {
+		c.Databases[i].Legacy = slices.Clone(c.Databases[i].Legacy)
+	}
 	if s.UpgradeCheck != nil {
 		u := *s.UpgradeCheck
 		c.UpgradeCheck = &u
@@ -324,7 +363,10 @@ func (c *Catalog) sort() {
 // DefaultCatalog returns the core services with the package, unit and
 // file names of Debian/Ubuntu and RDO packages, in the upstream upgrade
 // order: keystone, glance, placement (before nova), nova, neutron, cinder,
-// heat, horizon. Each call returns a fresh catalog.
+// heat, horizon. Each call returns a fresh catalog. The migrations
+// directories are those the services ship in every release from 2022.2
+// (Zed) to 2025.2 (checked at the upstream tags, e.g. openstack/nova
+// 26.0.0-32.0.0); heat alone changed system in between (Database.Legacy).
 func DefaultCatalog() Catalog {
 	c, err := NewCatalog(defaultServices()...)
 	if err != nil {
@@ -336,8 +378,9 @@ func DefaultCatalog() Catalog {
 func defaultServices() []Service {
 	return []Service{
 		{
-			Name:  "keystone",
-			Order: 10,
+			Name:     "keystone",
+			ZedMajor: 22,
+			Order:    10,
 			Packages: map[Family]map[Role][]string{
 				Debian: {Controller: {"keystone", "python3-keystone"}},
 				RHEL:   {Controller: {"openstack-keystone", "python3-keystone"}},
@@ -361,8 +404,9 @@ func defaultServices() []Service {
 			UpgradeCheck: &UpgradeCheckSpec{Command: "keystone-status", JSON: true},
 		},
 		{
-			Name:  "glance",
-			Order: 20,
+			Name:     "glance",
+			ZedMajor: 25,
+			Order:    20,
 			Packages: map[Family]map[Role][]string{
 				Debian: {Controller: {"glance-api", "glance-common", "python3-glance"}},
 				RHEL:   {Controller: {"openstack-glance", "python3-glance"}},
@@ -386,8 +430,9 @@ func defaultServices() []Service {
 			UpgradeCheck: &UpgradeCheckSpec{Command: "glance-status", JSON: true},
 		},
 		{
-			Name:  "placement",
-			Order: 30,
+			Name:     "placement",
+			ZedMajor: 8,
+			Order:    30,
 			Packages: map[Family]map[Role][]string{
 				Debian: {Controller: {"placement-api", "placement-common", "python3-placement"}},
 				RHEL:   {Controller: {"openstack-placement-api", "openstack-placement-common", "python3-placement"}},
@@ -412,8 +457,9 @@ func defaultServices() []Service {
 			ODM:          &ODMSpec{Args: []string{"db", "online_data_migrations"}, MaxCountFlag: "--max-count"},
 		},
 		{
-			Name:  "nova",
-			Order: 40,
+			Name:     "nova",
+			ZedMajor: 26,
+			Order:    40,
 			Packages: map[Family]map[Role][]string{
 				Debian: {
 					Controller: {"nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy", "nova-common", "python3-nova"},
@@ -453,8 +499,9 @@ func defaultServices() []Service {
 			ODM:          &ODMSpec{Args: []string{"db", "online_data_migrations"}, MaxCountFlag: "--max-count"},
 		},
 		{
-			Name:  "neutron",
-			Order: 50,
+			Name:     "neutron",
+			ZedMajor: 21,
+			Order:    50,
 			Packages: map[Family]map[Role][]string{
 				Debian: {
 					Controller: {"neutron-api", "neutron-rpc-server", "neutron-common", "python3-neutron"},
@@ -495,8 +542,9 @@ func defaultServices() []Service {
 			UpgradeCheck: &UpgradeCheckSpec{Command: "neutron-status", JSON: true},
 		},
 		{
-			Name:  "cinder",
-			Order: 60,
+			Name:     "cinder",
+			ZedMajor: 21,
+			Order:    60,
 			Packages: map[Family]map[Role][]string{
 				Debian: {Controller: {"cinder-scheduler", "cinder-volume", "cinder-backup", "cinder-api", "cinder-common", "python3-cinder"}},
 				RHEL:   {Controller: {"openstack-cinder", "python3-cinder"}},
@@ -523,8 +571,9 @@ func defaultServices() []Service {
 			ODM: &ODMSpec{Args: []string{"db", "online_data_migrations"}, MaxCountFlag: "--max_count"},
 		},
 		{
-			Name:  "heat",
-			Order: 70,
+			Name:     "heat",
+			ZedMajor: 19,
+			Order:    70,
 			Packages: map[Family]map[Role][]string{
 				Debian: {Controller: {"heat-engine", "heat-api", "heat-api-cfn", "heat-common", "python3-heat"}},
 				RHEL:   {Controller: {"openstack-heat-engine", "openstack-heat-api", "openstack-heat-api-cfn", "openstack-heat-common", "python3-heat"}},
@@ -543,9 +592,17 @@ func defaultServices() []Service {
 			DBUpgrade:     DBSyncOnly,
 			Sync:          [][]string{{"db_sync"}},
 			Databases: []Database{{
-				// Zed (19) still uses sqlalchemy-migrate; 2023.2+ alembic.
+				// heat 21 (2023.2) to 25 (2025.2): alembic, one revision
+				// (c6214ca60943) stamped over a migrate-controlled database
+				// by db_sync. heat 19 (2022.2) and 20 (2023.1):
+				// sqlalchemy-migrate, last script 086 (openstack/heat tags
+				// 19.0.0-25.0.0, heat/db).
 				Name: "heat", Section: "database",
-				Migrations: "db/sqlalchemy/migrate_repo/versions", VersionTable: Migrate,
+				Migrations: "db/migrations/versions", VersionTable: Alembic,
+				Legacy: []MigrationLayout{{
+					Releases:   "2022.2-2023.1 (heat 19-20)",
+					Migrations: "db/sqlalchemy/migrate_repo/versions", VersionTable: Migrate, Final: "86",
+				}},
 			}},
 			UpgradeCheck: &UpgradeCheckSpec{Command: "heat-status", JSON: true},
 		},

@@ -81,3 +81,16 @@ func TestOptionsValidate(t *testing.T) {
 	_, err = openstack.DBSync(t.Context(), nil, horizon)
 	assert.ErrorIs(t, err, openstack.ErrNoDatabase)
 }
+
+func TestHeatMigrationLayouts(t *testing.T) {
+	t.Parallel()
+	heat, ok := openstack.DefaultCatalog().Service("heat")
+	require.True(t, ok)
+	ls := heat.Databases[0].Layouts()
+	require.Len(t, ls, 2)
+	assert.Equal(t, openstack.MigrationLayout{Migrations: "db/migrations/versions", VersionTable: openstack.Alembic}, ls[0], "heat 21-25 (2023.2-2025.2)")
+	assert.Equal(t, openstack.MigrationLayout{Releases: "2022.2-2023.1 (heat 19-20)", Migrations: "db/sqlalchemy/migrate_repo/versions", VersionTable: openstack.Migrate, Final: "86"}, ls[1])
+	c := heat.Clone()
+	c.Databases[0].Legacy[0].Final = "x"
+	assert.Equal(t, "86", heat.Databases[0].Legacy[0].Final, "Clone copies Legacy")
+}

@@ -3,7 +3,6 @@ package openstack
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -24,19 +23,19 @@ func EditConfig(ctx context.Context, t transport.Transport, file string, edit fu
 	}
 	out, err := transport.Output(ctx, t, o.probe(transport.Cmd("stat", "-c", "%a %U %G", "--", file)))
 	if err != nil {
-		return false, fmt.Errorf("edit %s: %w", file, err)
+		return false, wrapOp("edit "+file, err)
 	}
 	mode, owner, group, err := parseStat(out)
 	if err != nil {
-		return false, fmt.Errorf("edit %s: %w", file, err)
+		return false, wrapOp("edit "+file, err)
 	}
 	var buf bytes.Buffer
 	if _, err := transport.Download(ctx, t, file, &buf, transport.FileOptions{Sudo: o.sudo}); err != nil {
-		return false, fmt.Errorf("edit %s: %w", file, err)
+		return false, wrapOp("edit "+file, err)
 	}
 	f, err := osloconf.Parse(buf.Bytes())
 	if err != nil {
-		return false, fmt.Errorf("edit %s: %w", file, err)
+		return false, wrapOp("edit "+file, err)
 	}
 	changed, err := edit(f)
 	if err != nil || !changed {
@@ -44,7 +43,7 @@ func EditConfig(ctx context.Context, t transport.Transport, file string, edit fu
 	}
 	_, err = transport.Upload(ctx, t, file, bytes.NewReader(f.Bytes()), transport.FileOptions{Mode: mode, Owner: owner, Group: group, Sudo: o.sudo})
 	if err != nil {
-		return false, fmt.Errorf("edit %s: %w", file, err)
+		return false, wrapOp("edit "+file, err)
 	}
 	o.log.Info("config edited", zapStr("file", file))
 	return true, nil
@@ -78,4 +77,20 @@ func UnsetOption(ctx context.Context, t transport.Transport, file, section, key 
 	return EditConfig(ctx, t, file, func(f *osloconf.File) (bool, error) {
 		return f.Unset(section, key), nil
 	}, opts...)
+}
+
+// GetOption reads section.key from an oslo INI file on the node: its
+// value, and whether it is set (the last setting wins, as in
+// oslo.config).
+func GetOption(ctx context.Context, t transport.Transport, file, section, key string, opts ...Option) (string, bool, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return "", false, err
+	}
+	f, err := readConfig(ctx, t, o, file)
+	if err != nil {
+		return "", false, wrapOp("read "+file, err)
+	}
+	v, ok := f.Get(section, key)
+	return v, ok, nil
 }

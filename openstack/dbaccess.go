@@ -147,6 +147,7 @@ func clientCmd(o *options, a DBAccess, args ...string) transport.Command {
 	if a.Port != 0 {
 		argv = append(argv, "--port="+strconv.Itoa(a.Port))
 	}
+	argv = append(argv, o.tlsArgs()...)
 	c := transport.Cmd(o.dbClient, append(argv, args...)...)
 	if !a.Password.IsZero() {
 		c.SecretEnv = map[string]transport.Secret{"MYSQL_PWD": a.Password}
@@ -176,7 +177,7 @@ func exec(ctx context.Context, t transport.Transport, o *options, a DBAccess, sq
 func sqlRun(ctx context.Context, t transport.Transport, a DBAccess, c transport.Command, rows *[][]string) error {
 	res, err := t.Run(ctx, c)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", a.Database, err)
+		return wrapOp("database "+a.Database, err)
 	}
 	if err := transport.ResultError(c, res); err != nil {
 		num := 0
@@ -258,7 +259,7 @@ func readConfig(ctx context.Context, t transport.Transport, o *options, path str
 // as in oslo.config). Derived databases (nova_cell0) reuse their
 // section's credentials under their own name.
 func ServiceDatabases(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (map[string]DBAccess, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +278,7 @@ func serviceDatabases(ctx context.Context, t transport.Transport, svc Service, o
 			for _, p := range o.configFilesFor(svc) {
 				f, err := readConfig(ctx, t, o, p)
 				if err != nil {
-					return nil, fmt.Errorf("%s: read config: %w", svc.Name, err)
+					return nil, wrapOp(svc.Name+": read config", err)
 				}
 				files = append(files, f)
 			}

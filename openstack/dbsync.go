@@ -32,7 +32,7 @@ type DBSyncReport struct {
 // WithForce is given (for nova that includes nova_cell0, which `db sync`
 // migrates only once cell0 is mapped).
 func DBSync(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*DBSyncReport, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -95,11 +95,21 @@ type ToolCheckResult struct {
 // SchemaCheck runs the service's own schema probe and interprets its exit
 // code: keystone `db_sync --check` (0, 2 expand, 3 migrate, 4 contract,
 // 1 out of sync), glance `db check` (0, 3, 4, 5), neutron
-// `has_offline_migrations` (0, 1 contract pending). It is read-only.
+// `has_offline_migrations` (0, 1 contract pending). It is read-only. The
+// installed tool is first compared with the database: on a database a
+// newer release migrated the tools answer wrongly (glance "expand
+// needed", neutron "up to date") or crash (keystone), so SchemaCheck
+// fails with *NewerDatabaseError instead of running them.
 func SchemaCheck(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (ToolCheckResult, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return ToolCheckResult{}, err
+	}
+	switch svc.Name {
+	case "keystone", "glance", "neutron":
+		if _, err := checkVersions(ctx, t, svc, o); err != nil {
+			return ToolCheckResult{}, err
+		}
 	}
 	var args []string
 	var meanings map[int]string

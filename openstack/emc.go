@@ -88,7 +88,19 @@ type EMCReport struct {
 // a revision the tool does not know fails with *NewerDatabaseError. A
 // database already at head is a result (AlreadyAtHead), not an error.
 func ExpandMigrateContract(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*EMCReport, error) {
-	o, err := newOptions(opts)
+	return expandMigrateContract(ctx, t, svc, false, opts)
+}
+
+// AssessExpandMigrateContract finds what ExpandMigrateContract would
+// find, read-only (the version guard, the recorded revisions, glance `db
+// check`, neutron `has_offline_migrations`), and runs no phase: the
+// report's Before says which phases have work.
+func AssessExpandMigrateContract(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*EMCReport, error) {
+	return expandMigrateContract(ctx, t, svc, true, opts)
+}
+
+func expandMigrateContract(ctx context.Context, t transport.Transport, svc Service, assess bool, opts []Option) (*EMCReport, error) {
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +140,8 @@ func ExpandMigrateContract(ctx context.Context, t transport.Transport, svc Servi
 	if rep.Before, err = e.state(ctx, r); err != nil {
 		return rep, err
 	}
-	if rep.Before.AtHead() {
-		rep.AlreadyAtHead = true
+	if rep.Before.AtHead() || assess {
+		rep.AlreadyAtHead = rep.Before.AtHead()
 		rep.After = rep.Before
 		return rep, nil
 	}

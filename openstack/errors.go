@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/upgradekit/upgradekit/transport"
 )
 
 // Conditions callers branch on; test with errors.Is.
@@ -42,6 +44,20 @@ var (
 	// ErrIncomplete: a migration tool exited 0 but the database is still
 	// not at the expected head.
 	ErrIncomplete = errors.New("migration incomplete")
+	// ErrUnknownLayout: the installed package ships none of the
+	// migration directories the catalog knows for a database.
+	ErrUnknownLayout = errors.New("unknown migrations layout")
+	// ErrUpgradePath: the upgrade skips a release it may not skip (a
+	// jump from a non-SLURP release, or a database short of an older
+	// migration system's last revision).
+	ErrUpgradePath = errors.New("upgrade path not supported")
+	// ErrToolStartup: the tool could not start (exit 1 and no output of
+	// its own: a missing key directory, an unreadable config file). It is
+	// not a check result; the tool's reason is in the error.
+	ErrToolStartup = errors.New("tool could not start")
+	// ErrRowsPending: online data migrations exited 0 but left rows they
+	// found unmigrated.
+	ErrRowsPending = errors.New("online data migrations left rows pending")
 )
 
 // NewerDatabaseError reports a schema revision unknown to the installed
@@ -83,7 +99,10 @@ type ToolError struct {
 	// (ErrMigrationsFailed, ErrBadInput); otherwise 255 means
 	// ErrToolCrashed and 127 ErrToolNotFound.
 	Kind error
-	Err  error
+	// Reason, when set, is the tool's own explanation (the last lines of
+	// its stderr) of why it could not start.
+	Reason string
+	Err    error
 }
 
 func (e *ToolError) Error() string {
@@ -96,12 +115,26 @@ func (e *ToolError) Error() string {
 	case e.Code == 127:
 		what = "not found (exit 127)"
 	}
+	if e.Kind == ErrToolStartup {
+		what = "could not start: exit status"
+	}
 	msg := fmt.Sprintf("%s: %s: %s", e.Service, e.Step, what)
 	if e.Kind != nil || (e.Code != 255 && e.Code != 127) {
 		msg = fmt.Sprintf("%s %d", msg, e.Code)
 	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	} else if e.Err != nil {
+		// The exit status is said above; the command line is in the
+		// step's record and the debug log.
+		var ee *transport.ExitError
+		if errors.As(e.Err, &ee) {
+			if tail := transport.StderrTail(ee.Stderr, 512); tail != "" {
+				msg += ": " + tail
+			}
+		} else {
+			msg += ": " + e.Err.Error()
+		}
 	}
 	return msg
 }
@@ -164,7 +197,7 @@ type DBError struct {
 }
 
 func (e *DBError) Error() string {
-	return fmt.Sprintf("database %s: mariadb error %d: %v", e.Database, e.Number, e.Err)
+	return fmt.Sprintf("database %s: mariadb error %d: %s", e.Database, e.Number, briefErr(e.Err))
 }
 
 func (e *DBError) Unwrap() error { return e.Err }

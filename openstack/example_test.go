@@ -66,6 +66,9 @@ func ExampleUpgradeCheck() {
 	node.Expect(fake.Prefix("placement-status")).Exit(255).Stdout("Error:\nTraceback (most recent call last): ...")
 
 	placement, _ := openstack.DefaultCatalog().Service("placement")
+	// The check alone: with its databases, UpgradeCheck first compares
+	// them with the installed tool (CheckVersions).
+	placement.Databases = nil
 	rep, err := openstack.UpgradeCheck(context.Background(), node, placement)
 	if err != nil {
 		panic(err)

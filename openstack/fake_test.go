@@ -3,6 +3,7 @@ package openstack_test
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,7 @@ func TestUpgradeCheckExitCodesFake(t *testing.T) {
 	cat := openstack.DefaultCatalog()
 	nova, _ := cat.Service("nova")
 	cinder, _ := cat.Service("cinder")
+	nova.Databases, cinder.Databases = nil, nil // the check's parsing alone, no version guard
 	novaArgv := []string{"nova-status", "--config-file", "/etc/nova/nova.conf", "upgrade", "check"}
 	cinderArgv := []string{"cinder-status", "--config-file", "/etc/cinder/cinder.conf", "upgrade", "check", "--json"}
 	for _, tc := range []struct {
@@ -342,11 +344,19 @@ func TestNeutronStopOnlyWhenOfflineFake(t *testing.T) {
 func TestToolTimeoutFake(t *testing.T) {
 	t.Parallel()
 	f := fake.New("ctl1")
+	db := &fakeDB{revs: []string{"a"}, listing: "dir /n\nfile a.py\nline a.py revision = 'a'\nline a.py down_revision = None\n", pkg: "neutron-common", version: "2:21.0.0-7"}
+	db.install(f)
 	f.Expect(fake.Prefix("neutron-db-manage")).Hang()
 	svc, _ := openstack.DefaultCatalog().Service("neutron")
-	_, err := openstack.SchemaCheck(context.Background(), f, svc, openstack.WithTimeout(20*time.Millisecond))
+	_, err := openstack.SchemaCheck(context.Background(), f, svc, openstack.WithTimeout(20*time.Millisecond),
+		openstack.WithFamily(openstack.Debian), openstack.WithDatabase("neutron", openstack.DBAccess{Database: "neutron"}))
 	require.ErrorIs(t, err, transport.ErrTimeout)
-	c := f.Calls()
+	var c []fake.Call
+	for _, call := range f.Calls() {
+		if call.Command.Path == "neutron-db-manage" {
+			c = append(c, call)
+		}
+	}
 	require.Len(t, c, 1)
 	assert.Equal(t, 20*time.Millisecond, c[0].Command.Timeout)
 	assert.True(t, c[0].Command.ReadOnly, "probes are read-only for dry-run")
@@ -358,6 +368,7 @@ func TestWrapAndUserFake(t *testing.T) {
 	f.Expect(fake.Exact("docker", "exec", "heat_api", "heat-status", "--config-file", "/etc/heat/heat.conf", "upgrade", "check", "--json")).
 		Reply(`{"name": "Upgrade Check Results", "checks": []}`)
 	svc, _ := openstack.DefaultCatalog().Service("heat")
+	svc.Databases = nil
 	rep, err := openstack.UpgradeCheck(context.Background(), f, svc, openstack.AsServiceUser(), openstack.WithWrap(func(c transport.Command) transport.Command {
 		c.Args = append([]string{"exec", "heat_api", c.Path}, c.Args...)
 		c.Path = "docker"
@@ -385,14 +396,17 @@ func TestBackupNoSecretsInArgvFake(t *testing.T) {
 	_, err := openstack.BackupDatabase(context.Background(), f, a, "/var/backups/up",
 		openstack.WithClock(func() time.Time { return time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) }))
 	require.ErrorIs(t, err, openstack.ErrBackupInvalid, "a dump without its completion line is rejected")
-	var dumped bool
+	var dumped, removed bool
 	for _, c := range f.Calls() {
 		assert.NotContains(t, c.Command.String(), "hunter2secret")
 		assert.NotContains(t, strings.Join(c.Argv(), " "), "hunter2secret")
 		if strings.Contains(strings.Join(c.Argv(), " "), "mysqldump") {
 			dumped = true
 			assert.Contains(t, c.Argv(), "--single-transaction")
-			assert.Contains(t, c.Argv(), "--result-file=/var/backups/up/nova-20261121T120000Z.sql")
+			assert.Equal(t, "/var/backups/up/nova-20261121T120000Z.sql", c.Argv()[4], "the script dumps to $1.partial and renames it")
+		}
+		if slices.Equal(c.Argv(), []string{"rm", "-f", "--", "/var/backups/up/nova-20261121T120000Z.sql"}) {
+			removed = true
 		}
 		if c.Command.Path == "mariadb" {
 			assert.Equal(t, "hunter2secret", c.Command.SecretEnv["MYSQL_PWD"].Reveal(), "probes get the password in MYSQL_PWD")
@@ -403,4 +417,5 @@ func TestBackupNoSecretsInArgvFake(t *testing.T) {
 		}
 	}
 	assert.True(t, dumped)
+	assert.True(t, removed, "the truncated dump is not left behind")
 }

@@ -89,8 +89,20 @@ func TestKeystoneReal(t *testing.T) {
 		assert.Len(t, uc.Checks, 3)
 	}
 
-	// Backup, a one-row change detected, restore with equal checksums.
+	// Without /etc/keystone/fernet-keys keystone-status exits 1 with
+	// only that reason on stderr: it did not start.
+	if _, err := os.Stat("/etc/keystone/fernet-keys"); os.IsNotExist(err) {
+		_, err := openstack.UpgradeCheck(ctx, e.t, e.svc, e.opts...)
+		require.ErrorIs(t, err, openstack.ErrToolStartup)
+		var te *openstack.ToolError
+		require.ErrorAs(t, err, &te)
+		assert.Contains(t, te.Reason, "fernet-keys")
+	}
+
+	// Backup, a one-row change detected, restore with equal checksums;
+	// TLS explicitly off for the probes, the dump and the restore.
 	dir := t.TempDir()
+	e.opts = append(e.opts, openstack.WithDBTLS(openstack.DBTLS{Disable: true}))
 	backups, err := openstack.BackupServiceDatabases(ctx, e.t, e.svc, dir, e.opts...)
 	require.NoError(t, err)
 	require.Len(t, backups, 1)
@@ -101,7 +113,7 @@ func TestKeystoneReal(t *testing.T) {
 	access, err := openstack.ServiceDatabases(ctx, e.t, e.svc, e.opts...)
 	require.NoError(t, err)
 	a := access["keystone"]
-	require.NoError(t, openstack.VerifyDatabase(ctx, e.t, a, b))
+	require.NoError(t, openstack.VerifyDatabase(ctx, e.t, a, b, e.opts...))
 
 	e.sql(t, "keystone", "INSERT INTO region (id, description, extra) VALUES ('RegionTwo', 'added after the backup', '{}')")
 	err = openstack.VerifyDatabase(ctx, e.t, a, b)
@@ -121,8 +133,10 @@ func TestKeystoneReal(t *testing.T) {
 	assert.Equal(t, "python3-keystone", newer.Package)
 	_, err = openstack.DBSync(ctx, e.t, e.svc, e.opts...)
 	assert.ErrorIs(t, err, openstack.ErrNewerDatabase)
+	_, err = openstack.SchemaCheck(ctx, e.t, e.svc, e.opts...)
+	assert.ErrorIs(t, err, openstack.ErrNewerDatabase, "keystone-manage db_sync --check would crash")
 
-	require.NoError(t, openstack.RestoreDatabase(ctx, e.t, a, b))
+	require.NoError(t, openstack.RestoreDatabase(ctx, e.t, a, b, e.opts...))
 	require.NoError(t, openstack.VerifyDatabase(ctx, e.t, a, b))
 	rep, err = openstack.ExpandMigrateContract(ctx, e.t, e.svc, e.opts...)
 	require.NoError(t, err, "restored database is accepted again")

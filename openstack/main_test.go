@@ -114,6 +114,9 @@ func (c counting) Run(ctx context.Context, cmd transport.Command) (transport.Res
 	if path == "unshare" && len(args) > 6 {
 		path, args = args[6], args[7:] // keystone-status in its namespace
 	}
+	if path == "chroot" && len(args) > 1 {
+		path, args = args[1], args[2:] // the newer release's tools
+	}
 	if !managers[filepath.Base(path)] {
 		return c.Transport.Run(ctx, cmd)
 	}

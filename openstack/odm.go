@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/upgradekit/upgradekit/transport"
 )
@@ -20,7 +21,30 @@ type ODMReport struct {
 	Migrations []MigrationCount
 	// Steps lists every run.
 	Steps []StepRun
+	// Pending lists the migrations whose last run found rows it did not
+	// migrate although the tool exited 0 (nova's populate_user_id on
+	// instances it cannot fill in): Total is what it found, Completed
+	// what it did in that run.
+	Pending []MigrationCount
 }
+
+// PendingRowsError reports online data migrations that exited 0 but left
+// rows behind. It matches ErrRowsPending; the report says the same.
+type PendingRowsError struct {
+	Service    string
+	Migrations []MigrationCount
+}
+
+func (e *PendingRowsError) Error() string {
+	parts := make([]string, len(e.Migrations))
+	for i, m := range e.Migrations {
+		parts[i] = fmt.Sprintf("%s: %d rows found, %d migrated in the last run", m.Name, m.Total, m.Completed)
+	}
+	return fmt.Sprintf("%s: online data migrations exited 0 with rows pending: %s", e.Service, strings.Join(parts, "; "))
+}
+
+// Is makes errors.Is(err, ErrRowsPending) true.
+func (e *PendingRowsError) Is(target error) bool { return target == ErrRowsPending }
 
 // Migrated is the number of rows migrated over all batches.
 func (r *ODMReport) Migrated() int {
@@ -36,11 +60,14 @@ func (r *ODMReport) Migrated() int {
 // cinder's --max_count) and repeats while the tool exits 1 ("some rows
 // migrated, run again"); without it the tool loops by itself. Exit 0 is
 // done; 2 ("errors and no progress") fails with an error matching
-// ErrMigrationsFailed; 127 with ErrBadInput; 255 with ErrToolCrashed. The
+// ErrMigrationsFailed; 127 with ErrBadInput; 255 with ErrToolCrashed.
+// Exit 0 with rows found and not migrated in the last run fails with a
+// *PendingRowsError (ErrRowsPending), the report listing them in
+// Pending: the caller decides whether that stops an upgrade. The
 // installed tool is first compared with the databases
 // (*NewerDatabaseError). They must complete before the next upgrade.
 func OnlineDataMigrations(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*ODMReport, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +112,18 @@ func OnlineDataMigrations(ctx context.Context, t transport.Transport, svc Servic
 		}
 		switch res.ExitCode {
 		case 0:
-			return rep, perr
+			if perr != nil {
+				return rep, perr
+			}
+			for _, m := range ms {
+				if m.Total > m.Completed {
+					rep.Pending = append(rep.Pending, m)
+				}
+			}
+			if len(rep.Pending) > 0 {
+				return rep, &PendingRowsError{Service: svc.Name, Migrations: rep.Pending}
+			}
+			return rep, nil
 		case 2:
 			return rep, &ToolError{Service: svc.Name, Step: "online_data_migrations", Code: 2, Kind: ErrMigrationsFailed, Err: transport.ResultError(c, res)}
 		}

@@ -3,7 +3,9 @@ package openstack
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +41,8 @@ type options struct {
 	dumpTool     string
 	databases    map[string]DBAccess
 	backupSuffix string
+	perService   map[string][]Option
+	tls          *DBTLS
 }
 
 // DefaultToolTimeout bounds every management tool run unless WithTimeout
@@ -225,6 +229,121 @@ func WithDBClient(client, dump string) Option {
 		o.dbClient, o.dumpTool = client, dump
 		return nil
 	})
+}
+
+// ForService applies opts only when a primitive works on the service
+// called name, after the options given for every service: a wrapper
+// (WithWrap), config files, a user or a database for that one service,
+// without overriding it in the catalog.
+//
+//	openstack.ForService("keystone", openstack.WithWrap(inKeystoneContainer)),
+//	openstack.ForService("nova", openstack.WithConfigFiles("/etc/nova/nova.conf", "/etc/nova/nova-db.conf")),
+func ForService(name string, opts ...Option) Option {
+	return optionFunc(func(o *options) error {
+		if name == "" {
+			return fmt.Errorf("openstack: ForService needs a service name")
+		}
+		if o.perService == nil {
+			o.perService = map[string][]Option{}
+		}
+		o.perService[name] = append(o.perService[name], opts...)
+		return nil
+	})
+}
+
+// newServiceOptions is newOptions with svc's ForService options applied.
+func newServiceOptions(opts []Option, svc Service) (*options, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return o.forService(svc.Name)
+}
+
+func (o *options) forService(name string) (*options, error) {
+	extra := o.perService[name]
+	if len(extra) == 0 {
+		return o, nil
+	}
+	c := *o
+	c.perService = nil
+	c.databases = maps.Clone(o.databases)
+	for _, opt := range extra {
+		if opt == nil {
+			continue
+		}
+		if err := opt.apply(&c); err != nil {
+			return nil, fmt.Errorf("openstack: options for %s: %w", name, err)
+		}
+	}
+	return &c, nil
+}
+
+// DBTLS is how the SQL client and the dump tool reach the database server
+// over TLS, for the probes, dumps and restores alike. The paths are
+// files on the node.
+type DBTLS struct {
+	// CA verifies the server's certificate (--ssl-ca with
+	// --ssl-verify-server-cert).
+	CA string
+	// Cert and Key are a client certificate and its key (--ssl-cert,
+	// --ssl-key).
+	Cert, Key string
+	// Disable turns TLS off (--skip-ssl): the operator's explicit choice
+	// for a server without TLS, which a MariaDB 11 client otherwise
+	// refuses ("SSL is required, but the server does not support it").
+	Disable bool
+}
+
+func (d DBTLS) validate() error {
+	switch {
+	case d.Disable && (d.CA != "" || d.Cert != "" || d.Key != ""):
+		return fmt.Errorf("openstack: WithDBTLS: Disable with certificates")
+	case (d.Cert == "") != (d.Key == ""):
+		return fmt.Errorf("openstack: WithDBTLS: a client certificate needs its key and the key its certificate")
+	case !d.Disable && d.CA == "" && d.Cert == "":
+		return fmt.Errorf("openstack: WithDBTLS: give a CA, a client certificate, or Disable")
+	}
+	for _, p := range []string{d.CA, d.Cert, d.Key} {
+		if strings.ContainsAny(p, "\n\x00") {
+			return fmt.Errorf("openstack: WithDBTLS: bad path %q", p)
+		}
+	}
+	return nil
+}
+
+// args are the client options for d.
+func (d DBTLS) args() []string {
+	if d.Disable {
+		return []string{"--skip-ssl"}
+	}
+	var a []string
+	if d.CA != "" {
+		a = append(a, "--ssl-ca="+d.CA, "--ssl-verify-server-cert")
+	}
+	if d.Cert != "" {
+		a = append(a, "--ssl-cert="+d.Cert, "--ssl-key="+d.Key)
+	}
+	return a
+}
+
+// WithDBTLS sets how the SQL client and the dump tool use TLS (default:
+// the clients' own defaults, which for MariaDB 11 means TLS required).
+func WithDBTLS(d DBTLS) Option {
+	return optionFunc(func(o *options) error {
+		if err := d.validate(); err != nil {
+			return err
+		}
+		o.tls = &d
+		return nil
+	})
+}
+
+func (o *options) tlsArgs() []string {
+	if o.tls == nil {
+		return nil
+	}
+	return o.tls.args()
 }
 
 // configFiles returns the config files for svc.

@@ -305,3 +305,74 @@ func TestRealSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCheckTableWrappedDetails: oslo.upgradecheck's textwrap cuts a
+// URL longer than a line where the line is full and breaks after hyphens
+// inside words; those breaks are joined without a space, the breaks that
+// replaced a space with one. The sample is oslo.upgradecheck 2.0.0's own
+// output (Debian 12).
+func TestParseCheckTableWrappedDetails(t *testing.T) {
+	t.Parallel()
+	out, err := os.ReadFile(filepath.Join("testdata", "real", "oslo_wrapped_details_rc1.out"))
+	require.NoError(t, err)
+	checks, err := parseCheckTable(out)
+	require.NoError(t, err)
+	require.Len(t, checks, 2)
+	assert.Equal(t, "The policy file is in JSON format, see https://docs.openstack.org/oslo.policy/latest/cli/oslopolicy-convert-json-to-yaml.html for how to migrate it to YAML before the next release.", checks[0].Details)
+	assert.Equal(t, "Each word here is short enough to fit on a line so textwrap breaks only at the spaces between words, never inside one.", checks[1].Details)
+}
+
+func TestUpgradePath(t *testing.T) {
+	t.Parallel()
+	names := func(ss []Series) []string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		from, to string
+		via      []string
+		ok       bool
+	}{
+		{"zed", "2023.1", []string{"2023.1"}, true},
+		{"2023.1", "2024.1", []string{"2024.1"}, true}, // SLURP to SLURP
+		{"caracal", "epoxy", []string{"2025.1"}, true},
+		{"2023.2", "2024.1", []string{"2024.1"}, true},
+		{"zed", "2024.1", []string{"2023.1", "2024.1"}, false},
+		{"2022.2", "2025.1", []string{"2023.1", "2024.1", "2025.1"}, false},
+		{"2023.2", "2024.2", []string{"2024.1", "2024.2"}, false}, // 2023.2 is not SLURP
+		{"2024.1", "2025.2", []string{"2025.1", "2025.2"}, false},
+	} {
+		path, err := UpgradePath(tc.from, tc.to)
+		require.NoError(t, err, tc.from+"→"+tc.to)
+		assert.Equal(t, tc.via, names(path), tc.from+"→"+tc.to)
+		err = CheckUpgrade(tc.from, tc.to)
+		if tc.ok {
+			assert.NoError(t, err)
+			continue
+		}
+		var pe *UpgradePathError
+		require.ErrorAs(t, err, &pe)
+		assert.ErrorIs(t, err, ErrUpgradePath)
+		assert.Equal(t, tc.via, names(pe.Via))
+	}
+	assert.EqualError(t, CheckUpgrade("zed", "2024.1"), "upgrade 2022.2 (zed) → 2024.1 (caracal) refused: only a SLURP release may skip one release (to the next SLURP release); upgrade through 2023.1, then 2024.1")
+	for _, bad := range [][2]string{{"2024.1", "2023.1"}, {"zed", "zed"}, {"yoga", "zed"}, {"zed", "2030.1"}} {
+		_, err := UpgradePath(bad[0], bad[1])
+		assert.Error(t, err, bad)
+	}
+	// The installed package says which series runs.
+	for svc, v := range map[string]string{"keystone": "2:27.0.0-3+deb13u6", "glance": "2:30.0.0-3", "placement": "13.0.0-1", "nova": "2:31.0.0-6",
+		"neutron": "2:26.0.3-0+deb13u3", "cinder": "2:26.0.0-2", "heat": "1:24.0.0-2"} {
+		s, _ := DefaultCatalog().Service(svc)
+		ser, err := SeriesOf(s, v)
+		require.NoError(t, err, svc)
+		assert.Equal(t, "2025.1", ser.Name, svc)
+	}
+	ks, _ := DefaultCatalog().Service("keystone")
+	ser, err := SeriesOf(ks, "2:22.0.2-0+deb12u6")
+	require.NoError(t, err)
+	assert.Equal(t, "zed", ser.Code)
+}

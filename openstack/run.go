@@ -2,7 +2,9 @@ package openstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,7 +50,7 @@ func (o *options) runTool(ctx context.Context, t transport.Transport, svc Servic
 	}
 	if err != nil {
 		o.log.Warn("tool did not complete", zap.String("service", svc.Name), zap.String("step", name), zap.Error(err))
-		return res, st, fmt.Errorf("%s: %s: %w", svc.Name, name, err)
+		return res, st, o.cmdFailed(svc.Name, name, err)
 	}
 	st.Output = tail(append(append([]byte(nil), res.Stdout...), c.RedactString(string(res.Stderr))...))
 	o.log.Info("finished", zap.String("service", svc.Name), zap.String("step", name), zap.Int("rc", res.ExitCode), zap.Duration("took", st.Duration))
@@ -71,3 +73,54 @@ func (o *options) mustSucceed(ctx context.Context, t transport.Transport, svc Se
 	}
 	return st, nil
 }
+
+// opError names an operation that failed; a *transport.ExitError in err
+// is shown as its exit status and stderr only, without the command line
+// (a shell script would fill the message) or the transport's host name
+// (the caller knows the node by its own name).
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.op + ": " + briefErr(e.err) }
+
+func (e *opError) Unwrap() error { return e.err }
+
+// briefErr renders err with any *transport.ExitError in it reduced to
+// its exit status and stderr tail.
+func briefErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	var ee *transport.ExitError
+	if errors.As(err, &ee) {
+		msg = strings.Replace(msg, ee.Error(), exitBrief(ee), 1)
+	}
+	return msg
+}
+
+func exitBrief(ee *transport.ExitError) string {
+	msg := fmt.Sprintf("exit status %d", ee.Code)
+	if ee.Signal != "" {
+		msg = "killed by signal " + ee.Signal
+	}
+	if tail := transport.StderrTail(ee.Stderr, 512); tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
+
+// cmdFailed wraps err as op of who ("nova: list migrations"), logging the
+// full error (the command line with it) at debug level.
+func (o *options) cmdFailed(who, op string, err error) error {
+	if who != "" {
+		op = who + ": " + op
+	}
+	o.log.Debug("command failed", zap.String("op", op), zap.Error(err))
+	return &opError{op: op, err: err}
+}
+
+// wrapOp is cmdFailed without a logger.
+func wrapOp(op string, err error) error { return &opError{op: op, err: err} }

@@ -50,6 +50,8 @@ func TestGlanceReal(t *testing.T) {
 	e.sql(t, "glance", "UPDATE alembic_version SET version_num = '2024_1_contract01'")
 	_, err = openstack.ExpandMigrateContract(ctx, e.t, e.svc, e.opts...)
 	assert.ErrorIs(t, err, openstack.ErrNewerDatabase)
+	_, err = openstack.SchemaCheck(ctx, e.t, e.svc, e.opts...)
+	assert.ErrorIs(t, err, openstack.ErrNewerDatabase, "glance db check would say 3 (expand)")
 }
 
 func TestNeutronReal(t *testing.T) {
@@ -90,6 +92,8 @@ func TestNeutronReal(t *testing.T) {
 	var newer *openstack.NewerDatabaseError
 	require.ErrorAs(t, err, &newer)
 	assert.Equal(t, []string{"0123456789ab"}, newer.Revisions)
+	_, err = openstack.SchemaCheck(ctx, e.t, e.svc, e.opts...)
+	assert.ErrorIs(t, err, openstack.ErrNewerDatabase, "has_offline_migrations would not say so")
 }
 
 // TestDeadDatabaseReal: neutron-db-manage ignores max_retries and would
@@ -102,8 +106,12 @@ func TestDeadDatabaseReal(t *testing.T) {
 	ctx := ctxT(t)
 	dead := e.deadConfig(t)
 
+	// The version guard reads the live database; the tool gets the dead one.
+	live, err := openstack.ServiceDatabases(ctx, e.t, e.svc, e.opts...)
+	require.NoError(t, err)
 	start := time.Now()
-	_, err := openstack.SchemaCheck(ctx, e.t, e.svc, openstack.WithConfigFiles(dead), openstack.WithTimeout(5*time.Second))
+	_, err = openstack.SchemaCheck(ctx, e.t, e.svc, openstack.WithConfigFiles(dead), openstack.WithTimeout(5*time.Second),
+		openstack.WithFamily(openstack.Debian), openstack.WithDatabase("neutron", live["neutron"]))
 	require.ErrorIs(t, err, transport.ErrTimeout)
 	assert.Less(t, time.Since(start), 60*time.Second, "bounded well below neutron's ~102 s")
 
@@ -113,9 +121,16 @@ func TestDeadDatabaseReal(t *testing.T) {
 	assert.Contains(t, []int{2002, 2003}, dbe.Number)
 
 	// cinder-status crashes (255) on a dead database: not a check result.
+	// (The version guard reads the live database; the tool the dead one.)
 	c := newEnv(t, "cinder")
-	_, err = openstack.UpgradeCheck(ctx, c.t, c.svc, openstack.WithConfigFiles(c.deadConfig(t)), openstack.WithTimeout(90*time.Second))
+	cl, err := openstack.ServiceDatabases(ctx, c.t, c.svc, c.opts...)
+	require.NoError(t, err)
+	_, err = openstack.UpgradeCheck(ctx, c.t, c.svc, openstack.WithConfigFiles(c.deadConfig(t)), openstack.WithTimeout(90*time.Second),
+		openstack.WithFamily(openstack.Debian), openstack.WithDatabase("cinder", cl["cinder"]))
 	assert.ErrorIs(t, err, openstack.ErrToolCrashed)
+	// Without that, the guard itself meets the dead database: typed.
+	_, err = openstack.UpgradeCheck(ctx, c.t, c.svc, openstack.WithConfigFiles(c.deadConfig(t)), openstack.WithFamily(openstack.Debian))
+	require.ErrorAs(t, err, &dbe)
 }
 
 func TestPlacementReal(t *testing.T) {
@@ -208,8 +223,15 @@ func TestNovaReal(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		e.sql(t, "nova_api", fmt.Sprintf("INSERT INTO instance_mappings (instance_uuid, cell_id, project_id, queued_for_delete, created_at) SELECT 'a0a0a0a0-0000-4000-8000-00000000000%d', id, 'p', NULL, NOW() FROM cell_mappings LIMIT 1", i))
 	}
+	// populate_user_id finds the mappings (user_id NULL) but has no
+	// instance to fill them from: nova-manage exits 0 with rows left,
+	// which is reported.
 	odm, err := openstack.OnlineDataMigrations(ctx, e.t, e.svc, append(e.opts, openstack.WithBatchSize(2))...)
-	require.NoError(t, err)
+	require.ErrorIs(t, err, openstack.ErrRowsPending)
+	require.Len(t, odm.Pending, 1)
+	assert.Equal(t, "populate_user_id", odm.Pending[0].Name)
+	assert.Equal(t, 2, odm.Pending[0].Total, "the last batch found two (--max-count 2)")
+	assert.Zero(t, odm.Pending[0].Completed)
 	assert.Equal(t, 3, odm.Batches)
 	assert.Equal(t, 3, odm.Migrated())
 	names := map[string]openstack.MigrationCount{}

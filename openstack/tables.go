@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // table is a parsed prettytable/tabulate grid.
@@ -192,16 +193,25 @@ func parseCheckTable(out []byte) ([]Check, error) {
 		var field *string
 		var haveName, haveResult bool
 		var result string
+		last := 0 // width of the previous details line as textwrap laid it out
 		for _, ln := range strings.Split(r[0], "\n") {
 			switch {
 			case strings.HasPrefix(ln, "Check:"):
 				c.Name, field, haveName = strings.TrimSpace(strings.TrimPrefix(ln, "Check:")), &c.Name, true
+				last = 0
 			case strings.HasPrefix(ln, "Result:"):
 				result, field, haveResult = strings.TrimSpace(strings.TrimPrefix(ln, "Result:")), nil, true
 			case strings.HasPrefix(ln, "Details:"):
 				c.Details, field = strings.TrimSpace(strings.TrimPrefix(ln, "Details:")), &c.Details
+				last = utf8.RuneCountInString(c.Details)
 			case field != nil:
-				*field += " " + strings.TrimSpace(ln)
+				next := strings.TrimSpace(ln)
+				if field == &c.Details && brokenWord(*field, last, next) {
+					*field += next
+				} else {
+					*field += " " + next
+				}
+				last = len(detailsIndent) + utf8.RuneCountInString(next)
 			default:
 				return nil, parseErr("upgrade check table", "unexpected line "+strconv.Quote(ln), out)
 			}
@@ -225,6 +235,41 @@ func parseCheckTable(out []byte) ([]Check, error) {
 		checks = append(checks, c)
 	}
 	return checks, nil
+}
+
+// oslo.upgradecheck wraps a check's details with textwrap.wrap(details,
+// 60, subsequent_indent='  ') (oslo_upgradecheck/upgradecheck.py,
+// openstack/oslo.upgradecheck): a line break replaces a space, except
+// inside a word longer than a line (a URL), which textwrap cuts where the
+// line is full, and after a hyphen inside a word.
+const (
+	detailsWidth  = 60
+	detailsIndent = "  "
+)
+
+// brokenWord reports whether the line break between text (whose last
+// line was width runes wide, indent included) and next cut a word: the
+// line is full and the word across the break is longer than a
+// continuation line holds, so textwrap could not have moved it whole.
+func brokenWord(text string, width int, next string) bool {
+	if next == "" || text == "" {
+		return false
+	}
+	// textwrap also breaks after a hyphen inside a word
+	// ("convert-json-to-" / "yaml.html").
+	if n := len(text); n >= 2 && text[n-1] == '-' && isAlnum(text[n-2]) && isAlnum(next[0]) {
+		return true
+	}
+	if width != detailsWidth {
+		return false
+	}
+	tail := text[strings.LastIndexAny(text, " \t")+1:]
+	head, _, _ := strings.Cut(next, " ")
+	return utf8.RuneCountInString(tail)+utf8.RuneCountInString(head) > detailsWidth-len(detailsIndent)
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // MigrationCount is one online data migration's progress as the tool's

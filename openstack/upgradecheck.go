@@ -1,6 +1,7 @@
 package openstack
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -59,20 +60,31 @@ func (e *CheckFailedError) Error() string {
 }
 
 // UpgradeCheck runs svc's upgrade check and returns every check's result.
+// The installed tool is first compared with the service's databases
+// (*NewerDatabaseError), as for every other answer a tool gives.
 // It asks for --json where the tool honours it and parses the table
 // otherwise (nova-status rejects --json, placement-status ignores it).
 // Exit 0, 1 and 2 (success, warning, failure) are results, not errors;
-// see Err. Exit 255 is the tool crashing (an unreachable dependency, an
+// see Err. A tool that prints nothing on stdout did not start (exit 1
+// with its reason on stderr, as keystone-status without its key
+// directories): a *ToolError matching ErrToolStartup that carries the
+// reason, not a Warning. Exit 255 is the tool crashing (an unreachable dependency, an
 // empty schema) and fails with an error matching ErrToolCrashed: it says
 // nothing about the checks. Output that cannot be parsed is a
 // *ParseError.
 func UpgradeCheck(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*UpgradeCheckReport, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
 	if svc.UpgradeCheck == nil {
 		return nil, fmt.Errorf("openstack: %s has no upgrade check", svc.Name)
+	}
+	if svc.DBUpgrade != NoDatabase && len(svc.Databases) > 0 {
+		// An old release's checks read a newer schema wrongly.
+		if _, err := checkVersions(ctx, t, svc, o); err != nil {
+			return nil, err
+		}
 	}
 	args := []string{"upgrade", "check"}
 	if svc.UpgradeCheck.JSON {
@@ -104,11 +116,21 @@ func UpgradeCheck(ctx context.Context, t transport.Transport, svc Service, opts 
 		rep.Checks, perr = parseCheckTable(res.Stdout)
 	}
 	if perr != nil {
+		if res.ExitCode != 2 && len(bytes.TrimSpace(res.Stdout)) == 0 {
+			// Nothing on stdout: the tool stopped before running any
+			// check (keystone-status without /etc/keystone/fernet-keys
+			// exits 1 with only that reason on stderr).
+			reason := transport.StderrTail([]byte(c.RedactString(string(res.Stderr))), 512)
+			if reason == "" {
+				reason = "no output"
+			}
+			return rep, &ToolError{Service: svc.Name, Step: "upgrade check", Code: res.ExitCode, Kind: ErrToolStartup, Reason: reason, Err: transport.ResultError(c, res)}
+		}
 		if res.ExitCode == 2 {
 			// argparse rejects bad arguments with exit 2 and a usage line.
 			return rep, &ToolError{Service: svc.Name, Step: "upgrade check", Code: 2, Kind: ErrBadInput, Err: transport.ResultError(c, res)}
 		}
-		return rep, fmt.Errorf("%s: upgrade check: %w", svc.Name, perr)
+		return rep, o.cmdFailed(svc.Name, "upgrade check", perr)
 	}
 	return rep, nil
 }

@@ -15,7 +15,7 @@ import (
 func DetectFamily(ctx context.Context, t transport.Transport) (Family, error) {
 	out, err := transport.Output(ctx, t, transport.Query("cat", "--", "/etc/os-release"))
 	if err != nil {
-		return "", fmt.Errorf("detect distribution: %w", err)
+		return "", wrapOp("detect distribution", err)
 	}
 	return parseOSRelease(out)
 }
@@ -69,7 +69,7 @@ func installedVersion(ctx context.Context, t transport.Transport, f Family, pkg 
 	}
 	out, err := transport.Output(ctx, t, c)
 	if err != nil {
-		return "", fmt.Errorf("package %s: %w", pkg, err)
+		return "", wrapOp("package "+pkg, err)
 	}
 	v := strings.TrimSpace(string(out))
 	v = strings.TrimPrefix(v, "(none):")
@@ -321,7 +321,7 @@ exit 0`
 // InstalledMigrations lists the migrations the installed tool of svc
 // knows for database d.
 func InstalledMigrations(ctx context.Context, t transport.Transport, svc Service, d Database, opts ...Option) (Migrations, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return Migrations{}, err
 	}
@@ -329,18 +329,40 @@ func InstalledMigrations(ctx context.Context, t transport.Transport, svc Service
 }
 
 func installedMigrations(ctx context.Context, t transport.Transport, o *options, svc Service, d Database) (Migrations, error) {
+	m, _, err := installedLayout(ctx, t, o, svc, d)
+	return m, err
+}
+
+// exitNoMigrationsDir is migrationsScript's exit code for a package that
+// does not ship the directory.
+const exitNoMigrationsDir = 4
+
+// installedLayout finds which of d's migration systems the installed
+// package ships (d.Migrations first, then each Legacy one) and lists its
+// migrations; the Database returned carries that system's directory and
+// version table.
+func installedLayout(ctx context.Context, t transport.Transport, o *options, svc Service, d Database) (Migrations, Database, error) {
 	if d.Migrations == "" || svc.PythonPackage == "" {
-		return Migrations{}, fmt.Errorf("%s: database %s: no migrations directory in the catalog", svc.Name, d.Name)
+		return Migrations{}, d, fmt.Errorf("%s: database %s: no migrations directory in the catalog", svc.Name, d.Name)
 	}
-	c := transport.Shell(migrationsScript, svc.PythonPackage, d.Migrations, svc.Manage)
-	if o.wrap != nil {
-		c = o.wrap(c)
+	var tried []string
+	for _, l := range d.Layouts() {
+		c := transport.Shell(migrationsScript, svc.PythonPackage, l.Migrations, svc.Manage)
+		if o.wrap != nil {
+			c = o.wrap(c)
+		}
+		out, err := transport.Output(ctx, t, o.probe(c))
+		if code, ok := transport.ExitCode(err); ok && code == exitNoMigrationsDir {
+			tried = append(tried, svc.PythonPackage+"/"+l.Migrations)
+			continue
+		}
+		if err != nil {
+			return Migrations{}, d, o.cmdFailed(svc.Name, "list migrations", err)
+		}
+		m, err := parseMigrations(out, l.VersionTable)
+		return m, d.withLayout(l), err
 	}
-	out, err := transport.Output(ctx, t, o.probe(c))
-	if err != nil {
-		return Migrations{}, fmt.Errorf("%s: list migrations: %w", svc.Name, err)
-	}
-	return parseMigrations(out, d.VersionTable)
+	return Migrations{}, d, fmt.Errorf("%s: list migrations: the installed package ships none of %s: %w", svc.Name, strings.Join(tried, ", "), ErrUnknownLayout)
 }
 
 func parseMigrations(out []byte, table VersionTable) (Migrations, error) {
@@ -461,6 +483,11 @@ type SchemaState struct {
 	// Legacy is true when a keystone/nova/glance database still has
 	// only a sqlalchemy-migrate version (pre-alembic).
 	Legacy bool
+	// Other holds what the other version table records: the
+	// migrate_version number under an alembic tool, the alembic_version
+	// rows under a sqlalchemy-migrate tool (then the database was taken
+	// over by a newer release's alembic migrations).
+	Other []string
 }
 
 // At reports whether every one of heads is recorded.
@@ -489,40 +516,63 @@ func ReadSchemaState(ctx context.Context, t transport.Transport, a DBAccess, tab
 
 func readSchemaState(ctx context.Context, t transport.Transport, o *options, a DBAccess, table VersionTable) (SchemaState, error) {
 	st := SchemaState{Database: a.Database}
-	col := "version_num"
-	if table == Migrate {
-		col = "version"
-	}
-	// One round trip: which version tables exist, then their rows.
+	// Which version tables exist, then their rows: the tool's table in
+	// Revisions, the other one in Other (a newer release's alembic_version
+	// over an older release's migrate_version, as heat 21+ leaves it).
 	rows, err := query(ctx, t, o, a,
 		"SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('alembic_version','migrate_version');\n")
 	if err != nil {
 		return st, err
 	}
-	have := map[string]bool{}
+	have := map[VersionTable]bool{}
 	for _, r := range rows {
-		have[strings.ToLower(r[0])] = true
+		have[VersionTable(strings.ToLower(r[0]))] = true
 	}
-	if !have[string(table)] {
-		st.Legacy = table == Alembic && have["migrate_version"]
-		return st, nil
+	other := Migrate
+	if table == Migrate {
+		other = Alembic
 	}
-	rows, err = query(ctx, t, o, a, fmt.Sprintf("SELECT %s FROM %s;\n", col, quoteIdent(string(table))))
+	st.Legacy = table == Alembic && have[Migrate] && !have[Alembic]
+	if have[table] {
+		revs, ok, err := readVersionTable(ctx, t, o, a, table)
+		if err != nil {
+			return st, err
+		}
+		st.Exists, st.Revisions = ok, revs
+	}
+	if have[other] {
+		revs, _, err := readVersionTable(ctx, t, o, a, other)
+		if err != nil {
+			return st, err
+		}
+		st.Other = revs
+	}
+	return st, nil
+}
+
+// readVersionTable returns the revisions recorded in table, sorted, and
+// whether the table exists.
+func readVersionTable(ctx context.Context, t transport.Transport, o *options, a DBAccess, table VersionTable) ([]string, bool, error) {
+	col := "version_num"
+	if table == Migrate {
+		col = "version"
+	}
+	rows, err := query(ctx, t, o, a, fmt.Sprintf("SELECT %s FROM %s;\n", col, quoteIdent(string(table))))
 	if err != nil {
 		var dbe *DBError
 		if errors.As(err, &dbe) && dbe.Number == errNoSuchTable {
-			return st, nil
+			return nil, false, nil
 		}
-		return st, err
+		return nil, false, err
 	}
-	st.Exists = true
+	var revs []string
 	for _, r := range rows {
 		if len(r) > 0 && r[0] != "" && r[0] != "NULL" {
-			st.Revisions = append(st.Revisions, r[0])
+			revs = append(revs, r[0])
 		}
 	}
-	slices.Sort(st.Revisions)
-	return st, nil
+	slices.Sort(revs)
+	return revs, true, nil
 }
 
 // VersionReport is the result of comparing the installed tool with the
@@ -553,7 +603,7 @@ type DatabaseVersion struct {
 // before any tool is trusted with it. Databases it cannot reach are an
 // error, except derived ones (nova_cell0), which are skipped.
 func CheckVersions(ctx context.Context, t transport.Transport, svc Service, opts ...Option) (*VersionReport, error) {
-	o, err := newOptions(opts)
+	o, err := newServiceOptions(opts, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -580,10 +630,25 @@ func checkVersions(ctx context.Context, t transport.Transport, svc Service, o *o
 	if err != nil {
 		return nil, err
 	}
-	migs := map[string]Migrations{}
+	type found struct {
+		m Migrations
+		d Database
+	}
+	migs := map[string]found{}
 	for _, d := range svc.Databases {
 		dv := DatabaseVersion{Database: d, Access: access[d.Name]}
-		dv.State, err = readSchemaState(ctx, t, o, dv.Access, d.VersionTable)
+		if d.Migrations != "" {
+			f, ok := migs[d.Migrations]
+			if !ok {
+				if f.m, f.d, err = installedLayout(ctx, t, o, svc, d); err != nil {
+					return rep, err
+				}
+				migs[d.Migrations] = f
+			}
+			dv.Migrations = f.m
+			dv.Database = d.withLayout(MigrationLayout{Migrations: f.d.Migrations, VersionTable: f.d.VersionTable})
+		}
+		dv.State, err = readSchemaState(ctx, t, o, dv.Access, dv.Database.VersionTable)
 		if err != nil {
 			if d.Derived {
 				o.log.Info("skipping derived database", zapStr("service", svc.Name), zapStr("database", d.Name), zapErr(err))
@@ -591,27 +656,68 @@ func checkVersions(ctx context.Context, t transport.Transport, svc Service, o *o
 			}
 			return rep, fmt.Errorf("%s: %w", svc.Name, err)
 		}
-		if d.Migrations != "" {
-			m, ok := migs[d.Migrations]
-			if !ok {
-				if m, err = installedMigrations(ctx, t, o, svc, d); err != nil {
-					return rep, err
-				}
-				migs[d.Migrations] = m
-			}
-			dv.Migrations = m
+		if dv.Migrations.Revisions != nil {
+			m := dv.Migrations
 			var unknown []string
 			for _, r := range dv.State.Revisions {
 				if !m.Known(r) {
 					unknown = append(unknown, r)
 				}
 			}
+			if m.Table == Migrate {
+				// An alembic_version over migrate_version: a newer
+				// release took the database over (heat 21+).
+				unknown = append(unknown, dv.State.Other...)
+			}
 			if len(unknown) > 0 {
 				return rep, &NewerDatabaseError{Service: svc.Name, Database: dv.Access.Database, Revisions: unknown, Package: rep.Package, Version: rep.Version}
+			}
+			if err := legacyTakeover(svc, d, dv); err != nil {
+				return rep, err
 			}
 			dv.AtHead = m.AtHeads(dv.State)
 		}
 		rep.Databases = append(rep.Databases, dv)
 	}
 	return rep, nil
+}
+
+// LegacySchemaError reports a database still under an older migration
+// system but short of that system's last revision: the installed
+// release's tool would take it over (heat 21+ stamps its initial alembic
+// revision) as if it were complete. It matches ErrUpgradePath.
+type LegacySchemaError struct {
+	Service, Database string
+	// Table and Revision are what the database records; Final the older
+	// system's last revision, shipped by Releases.
+	Table           VersionTable
+	Revision, Final string
+	Releases        string
+}
+
+func (e *LegacySchemaError) Error() string {
+	return fmt.Sprintf("%s: database %s records %s %s, not %s, the last revision of %s: upgrade through those releases first; the installed tool would take it over as complete",
+		e.Service, e.Database, e.Table, e.Revision, e.Final, e.Releases)
+}
+
+// Is makes errors.Is(err, ErrUpgradePath) true.
+func (e *LegacySchemaError) Is(target error) bool { return target == ErrUpgradePath }
+
+// legacyTakeover refuses a database under an older migration system of d
+// (an Other revision, no revision of the installed system yet) that is
+// not at that system's final revision.
+func legacyTakeover(svc Service, d Database, dv DatabaseVersion) error {
+	if len(dv.State.Revisions) > 0 || len(dv.State.Other) == 0 {
+		return nil
+	}
+	for _, l := range d.Legacy {
+		if l.VersionTable == dv.Database.VersionTable || l.Final == "" {
+			continue
+		}
+		if len(dv.State.Other) != 1 || dv.State.Other[0] != l.Final {
+			return &LegacySchemaError{Service: svc.Name, Database: dv.Access.Database, Table: l.VersionTable,
+				Revision: strings.Join(dv.State.Other, ","), Final: l.Final, Releases: l.Releases}
+		}
+	}
+	return nil
 }

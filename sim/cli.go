@@ -105,6 +105,22 @@ var commonOpts = []opt{
 	{"kilobytes", "k", false}, {"search", "", true}, {"decrypt", "", false},
 }
 
+// unknownCommand answers as OpenNebula's Ruby CLIs do for a subcommand the
+// installed release does not define (src/cli/command_parser.rb, `run` and
+// `print_command_help`, identical from release-6.0.0 to release-7.4.0): the
+// parser consumes every argument looking for a command, prints "Command
+// '<the arguments joined>' not found" on stderr and the whole help on
+// stdout, and exits 0 without doing anything.
+func (p *proc) unknownCommand(usage string, commands []string) int {
+	p.errf("Command '%s' not found\n", strings.Join(p.argv[1:], " "))
+	p.outf("## SYNOPSIS\n\n%s\n\n## OPTIONS\n     -h, --help                Show this message\n     -V, --version             Show version and copyright information\n\n## COMMANDS\n", usage)
+	for _, c := range commands {
+		p.outf("   * %s \n", c)
+	}
+	p.outf("\n## VERSION\nOpenNebula %s\nCopyright 2002-2026, OpenNebula Project, OpenNebula Systems\n", p.n.version())
+	return 0
+}
+
 // cliVersion prints what -V prints for the CLI package.
 func (p *proc) cliVersion() int {
 	p.outf("OpenNebula %s\nCopyright 2002-2026, OpenNebula Project, OpenNebula Systems\n", p.n.version())

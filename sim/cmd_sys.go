@@ -64,6 +64,14 @@ func (n *node) setConfigVersion(v string, now time.Time) {
 }
 
 func cmdOnecfg(p *proc) int {
+	if a := p.argv[1:]; len(a) > 0 && a[0] != "patch" && !strings.HasPrefix(a[0], "-") && cmpVersion(p.n.version(), "7.0.0") < 0 {
+		// Community Edition before 7.0: src/onecfg/bin/onecfg defines only
+		// `patch` and loads the other commands from the Enterprise
+		// Edition library (`require 'ee'`, LoadError ignored), which the
+		// CE install.sh does not install (src/onecfg/lib/ee.rb appears at
+		// release-7.0.0).
+		return p.unknownCommand("`onecfg` <command> [<args>] [<options>]", []string{"patch"})
+	}
 	o, err := parseOpts(p.argv[1:], []opt{{"force", "f", false}, {"verbose", "v", false}, {"debug", "d", false},
 		{"help", "h", false}, {"version", "V", false}, {"to", "", true}, {"from", "", true}, {"prefix", "", true},
 		{"no-operation", "", false}, {"unprivileged", "", false}})

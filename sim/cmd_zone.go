@@ -45,6 +45,14 @@ func cmdOnezone(p *proc) int {
 		return 255
 	}
 	sub, args := o.args[0], o.args[1:]
+	if (sub == "disable" || sub == "enable") && cmpVersion(p.n.version(), "6.2.0") < 0 {
+		// `onezone enable/disable` came with zone standby mode in 6.2
+		// (src/cli/onezone: absent at release-6.0.3, added at
+		// release-6.2.0, OpenNebula issue #5353): the 6.0 CLI prints its
+		// help and exits 0, and the zone stays as it was.
+		return p.unknownCommand("`onezone` <command> [<args>] [<options>]", []string{"create", "rename", "server-add",
+			"server-del", "server-reset", "update", "delete", "list", "show", "set", "serversync"})
+	}
 	switch sub {
 	case "show", "list", "disable", "enable", "server-add", "server-del", "server-reset":
 	default:

@@ -14,7 +14,10 @@
 //     naming, "File exists", refusal while an oned answers at the client
 //     endpoint, federation slaves, per-version fsck exit codes)
 //   - onehost list/disable/enable/offline/sync, onevm list
-//   - oned --version, onecfg status/upgrade/init
+//   - oned --version, onecfg status/upgrade/init (7.0+; the Community
+//     Edition's onecfg before 7.0 has only `patch`, and onezone before 6.2
+//     has no enable/disable: asked for them, the CLI prints its help and
+//     "Command '…' not found" and exits 0, as OpenNebula's CLI parser does)
 //   - systemctl start/stop/restart/is-active/list-units/show/daemon-reload
 //     with the OpenNebula units (stopping opennebula leaves flow, gate,
 //     hem, fireedge... running; start and stop run one job per unit at

@@ -506,7 +506,11 @@ func (c *Cloud) frontendFiles(n *node, spec Spec, zs ZoneSpec, ep string, sid in
 		file("/var/lib/one/.one/one_endpoint", ep+"\n", "oneadmin", "oneadmin", 0o644)
 	}
 	file("/var/lib/one/.ssh/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nsim\n-----END OPENSSH PRIVATE KEY-----\n", "oneadmin", "oneadmin", 0o600)
-	n.setConfigVersion(spec.Version, now)
+	if cmpVersion(spec.Version, "7.0.0") >= 0 {
+		// Before 7.0 the Community Edition has no `onecfg init`, so no
+		// state file (see cmdOnecfg).
+		n.setConfigVersion(spec.Version, now)
+	}
 	writeRepoFile(n, series(spec.Version), now)
 	file("/var/log/one/oned.log", "", "oneadmin", "oneadmin", 0o640)
 	file("/var/lock/one/one", "oned\n", "oneadmin", "oneadmin", 0o644)

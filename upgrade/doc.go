@@ -33,20 +33,35 @@
 // re-run only if its Checker says it is not done, or with WithForce; if
 // neither, Run fails with a *DirtyStepError naming it (the operator then
 // verifies by hand and resumes with WithForce or WithMarkDone). The file
-// journal survives SIGKILL at any point: a torn last line is dropped with
-// a note, corruption before it is an error.
+// journal survives SIGKILL and failed writes at any point: each record
+// carries its checksum, a write or fsync that fails is repaired (the file
+// cut to its last whole record) before anything else is appended, a torn
+// last record is truncated away with a note and kept as evidence (the
+// step it names counts as in progress), and corruption before it is an
+// error. FileStore reaches its file through a JournalFS, so tests can
+// inject short writes, ENOSPC, EIO and failed fsyncs.
 //
 // A step that finds nothing to do, or lacks something it needs, returns
 // Skip(reason) (a *SkipError, also when wrapped): it is journaled and
 // reported as skipped with that reason, an EventStepSkipped carries it,
-// and it is neither retried, counted as failed nor rolled back.
+// and it is neither retried, counted as failed nor rolled back; a resumed
+// run evaluates it again. FuncStep.SkipWhen gates a step on what the run
+// recorded (a plan whose shape preflight decides), FuncStep.KeepWhen keeps
+// a step's change on a rollback once a part of the plan stands on its own.
 //
 // On failure the runner rolls back, in reverse start order, every
-// attempted step that implements Rollbacker, each rollback journaled, on
-// a context that the run's cancellation does not stop. A plan's
-// PointOfNoReturn step, once started, makes rollback refused with a
-// *NoReturnError telling the operator to fix and resume forward. A failed
-// run returns a *PartialError with the completed, failed and pending steps.
+// attempted step that implements Rollbacker, on a context that the run's
+// cancellation does not stop. A step whose rollback fails does not stop
+// the others: the *PartialError lists it in RollbackFailed and the
+// Report's HostStates say where each host stands. The rollback is
+// journaled (its start, each undo, its end): a step it undid or passed is
+// pending again, so a resume runs it again; a rollback killed half way,
+// or one that could not undo everything, is finished by the next run,
+// which goes backward unless WithDirection says otherwise (the report's
+// Direction says which way a run went). A plan's PointOfNoReturn step,
+// once started, makes rollback refused with a *NoReturnError telling the
+// operator to fix and resume forward. A failed run returns a
+// *PartialError with the completed, failed and pending steps.
 //
 // # Lock, fencing and the cluster's record
 //

@@ -35,6 +35,14 @@ var (
 	// ErrJournalCorrupt: the journal has a malformed record before its
 	// last line.
 	ErrJournalCorrupt = errors.New("journal corrupt")
+	// ErrJournalVersion: the journal has a record of a format newer than
+	// this program's. See *JournalVersionError.
+	ErrJournalVersion = errors.New("journal format too new")
+	// ErrRollbackResumed: the run went backward (see WithDirection): it
+	// finished the rollback of an earlier run and ran nothing forward.
+	// It is the Err of the run's *PartialError; RollbackErr says whether
+	// every step was undone.
+	ErrRollbackResumed = errors.New("went backward: finished the rollback of an earlier run")
 	// ErrAlreadyRun: Runner.Run was called twice.
 	ErrAlreadyRun = errors.New("runner already ran")
 )
@@ -88,6 +96,11 @@ type PartialError struct {
 	Pending []string
 	// RolledBack lists the steps rolled back, in rollback order.
 	RolledBack []string
+	// RollbackFailed lists the steps whose rollback failed, in rollback
+	// order: their changes may still be in effect. The rollback went on
+	// with the other steps; the report's HostStates say where each host
+	// stands, and a resume goes backward to retry these.
+	RollbackFailed []string
 	// Err is the failure (a join of *StepError, or a context error).
 	Err error
 	// RollbackErr is nil when rollback succeeded or had nothing to do;
@@ -106,6 +119,8 @@ func (e *PartialError) Error() string {
 	}
 	fmt.Fprintf(&b, ": %v", e.Err)
 	switch {
+	case len(e.RollbackFailed) > 0:
+		fmt.Fprintf(&b, "; rolled back %d step(s), could not roll back %d (%s): %v", len(e.RolledBack), len(e.RollbackFailed), strings.Join(e.RollbackFailed, ", "), e.RollbackErr)
 	case e.RollbackErr != nil:
 		fmt.Fprintf(&b, "; rollback: %v", e.RollbackErr)
 	case len(e.RolledBack) > 0:
@@ -189,3 +204,21 @@ func short(s string) string {
 
 // Permanent marks err as not worth retrying; it is backoff.Permanent.
 func Permanent(err error) error { return backoff.Permanent(err) }
+
+// JournalVersionError reports a journal record written by a newer
+// program, in a format this one cannot read. It matches ErrJournalCorrupt
+// and ErrJournalVersion.
+type JournalVersionError struct {
+	// Version is the record's format version; Line its line.
+	Version, Line int
+}
+
+func (e *JournalVersionError) Error() string {
+	return fmt.Sprintf("journal line %d: format version %d is newer than this program's %d: resume with the program that wrote it", e.Line, e.Version, JournalVersion)
+}
+
+// Is makes errors.Is(err, ErrJournalVersion) and errors.Is(err,
+// ErrJournalCorrupt) true.
+func (e *JournalVersionError) Is(target error) bool {
+	return target == ErrJournalVersion || target == ErrJournalCorrupt
+}

@@ -40,6 +40,7 @@ type options struct {
 	secrets         []transport.Secret
 	marks           string
 	marksPoll       time.Duration
+	direction       string
 }
 
 // WithJournal sets the journal store. Without one the run keeps its
@@ -239,6 +240,27 @@ func WithRunID(id string) Option {
 func WithSecrets(secrets ...transport.Secret) Option {
 	return optionFunc(func(o *options) error {
 		o.secrets = append(o.secrets, secrets...)
+		return nil
+	})
+}
+
+// WithDirection chooses the direction of a resumed run instead of the
+// journal's. By default a run goes the way the journal went: backward
+// (finishing the rollback, nothing run forward) when the last rollback
+// did not finish, because it was killed or some step could not be undone;
+// forward otherwise (after a finished rollback every step is pending
+// again). DirForward resumes the upgrade after an unfinished rollback:
+// the steps the rollback passed run again (their checks decide), those
+// whose rollback failed count as in progress. DirBackward rolls back what
+// the journal shows started and not rolled back, and refuses once the
+// point of no return has started. Either returns a *PartialError; going
+// backward it wraps ErrRollbackResumed.
+func WithDirection(dir string) Option {
+	return optionFunc(func(o *options) error {
+		if dir != DirForward && dir != DirBackward {
+			return fmt.Errorf("upgrade: WithDirection(%q): want %q or %q", dir, DirForward, DirBackward)
+		}
+		o.direction = dir
 		return nil
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,14 @@ type Report struct {
 	Preflight   []CheckReport `json:"preflight"`
 	Steps       []StepReport  `json:"steps"`
 	Hosts       []HostReport  `json:"hosts"`
-	Downtime    []Window      `json:"downtime"`
+	// Direction is the way the run went: DirForward, or DirBackward when
+	// it finished the rollback of an earlier run (WithDirection).
+	Direction string `json:"direction,omitempty"`
+	// HostStates says where each host a step reached in this run (its
+	// PerHost host, or one it asked State.HostTransport for) stands at
+	// the end, from those steps' outcomes; sorted by host.
+	HostStates []HostState `json:"host_states,omitempty"`
+	Downtime   []Window    `json:"downtime"`
 	// ServiceDowntime is the downtime of each service that had a window,
 	// sorted by service: the length of the union of that service's windows.
 	ServiceDowntime []ServiceDowntime `json:"service_downtime,omitempty"`
@@ -66,7 +74,12 @@ type StepReport struct {
 	Attempts    int           `json:"attempts,omitempty"`
 	Err         string        `json:"error,omitempty"`
 	RollbackErr string        `json:"rollback_error,omitempty"`
-	Description string        `json:"description,omitempty"`
+	// RollbackHosts are the hosts a failed rollback of a step of several
+	// hosts names (each a *transport.HostError in its error): the others
+	// were rolled back. Empty when the error names none: the step failed
+	// to roll back on every host it reached.
+	RollbackHosts []string `json:"rollback_failed_hosts,omitempty"`
+	Description   string   `json:"description,omitempty"`
 }
 
 // HostReport is one host of a PerHost node.
@@ -78,6 +91,40 @@ type HostReport struct {
 	Dur    time.Duration `json:"-"`
 	DurMS  float64       `json:"dur_ms"`
 	Err    string        `json:"error,omitempty"`
+}
+
+// Host states in a HostState.
+const (
+	// HostChanged: steps that reached the host are done and no rollback
+	// undid them: their changes are in effect.
+	HostChanged = "changed"
+	// HostRolledBack: the steps that reached the host were rolled back;
+	// those left done (Done) started before anything the rollback undid
+	// and have no undo of their own (checks, mostly).
+	HostRolledBack = "rolled_back"
+	// HostFailed: a step that reached the host failed and was not rolled
+	// back (past the point of no return, or without a rollback): it may
+	// be partly changed.
+	HostFailed = "failed"
+	// HostRollbackFailed: the rollback of a step that reached the host
+	// failed; that step's changes may still be in effect.
+	HostRollbackFailed = "rollback_failed"
+)
+
+// HostState is where one host stands at the end of a run: the steps of
+// this run that reached it, by outcome (in plan order), and a summary.
+// A step that reached several hosts (one asking another for a change)
+// is listed under each.
+type HostState struct {
+	Host string `json:"host"`
+	// State is the first that applies of: HostRollbackFailed,
+	// HostFailed, HostRolledBack, HostChanged.
+	State string `json:"state"`
+	// Done lists the steps done and not undone.
+	Done           []string `json:"done,omitempty"`
+	Failed         []string `json:"failed,omitempty"`
+	RolledBack     []string `json:"rolled_back,omitempty"`
+	RollbackFailed []string `json:"rollback_failed,omitempty"`
 }
 
 // Window is a measured downtime window of a service. Open windows (no
@@ -194,6 +241,9 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.DryRun {
 		mode = " (dry run)"
 	}
+	if r.Direction == DirBackward {
+		mode += " (backward: finishing a rollback)"
+	}
 	pf("plan %s%s, run %s: %s\n", r.Plan, mode, r.RunID, r.Dur.Round(time.Millisecond))
 	for _, c := range r.Preflight {
 		switch {
@@ -225,6 +275,18 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 		if h.Err != "" {
 			line += "  error: " + h.Err
+		}
+		pf("%s\n", line)
+	}
+	for _, h := range r.HostStates {
+		line := fmt.Sprintf("  state %-20s %s", h.Host, h.State)
+		for _, part := range []struct {
+			what  string
+			steps []string
+		}{{"could not roll back", h.RollbackFailed}, {"failed", h.Failed}, {"rolled back", h.RolledBack}, {"done", h.Done}} {
+			if len(part.steps) > 0 {
+				line += fmt.Sprintf("; %s: %s", part.what, strings.Join(part.steps, ", "))
+			}
 		}
 		pf("%s\n", line)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"slices"
@@ -90,6 +91,7 @@ type run struct {
 
 	skip, only, force, markDone map[string]bool
 
+	startMu  sync.Mutex // orders step starts as their journal records
 	mu       sync.Mutex
 	steps    map[string]*StepReport
 	hosts    map[string]*HostReport // key node + "\x00" + host
@@ -285,17 +287,8 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	}
 	x.view = replay(recs)
 	x.recBase = len(recs)
-	lastState := map[string]string{}
-	for i, rec := range recs {
-		if rec.Type == RecordStep && rec.State == StateInProgress {
-			x.seq[rec.Step] = i + 1
-		}
-		if rec.Type == RecordStep {
-			if rec.State == StateSkipped && lastState[rec.Step] == StateInProgress {
-				delete(x.seq, rec.Step) // the step skipped itself: nothing to roll back
-			}
-			lastState[rec.Step] = rec.State
-		}
+	maps.Copy(x.seq, x.view.seq)
+	for _, rec := range recs {
 		if rec.Type == RecordServiceDown || rec.Type == RecordServiceUp {
 			x.marks = append(x.marks, rec)
 		}
@@ -313,12 +306,36 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 		}
 	}
 	x.rs = &runState{values: map[string]any{}, raw: x.view.data, hosts: hosts, dryRun: x.o.dryRun != nil,
-		log: x.log, emit: x.emit, journal: func(rec Record) error { return x.journal(ctx, rec) }}
-	if err := x.journal(ctx, Record{Type: RecordRun, State: StateStarted}); err != nil {
+		log: x.log, emit: x.emit, journal: func(rec Record) error { return x.journal(ctx, rec) },
+		touched: map[string]map[string]bool{}}
+	// Direction: the operator's choice, else the journal's (backward
+	// while its last rollback has not finished).
+	dir := x.o.direction
+	if dir == "" {
+		dir = x.view.dir
+	}
+	if dir == "" {
+		dir = DirForward
+	}
+	rep.Direction = dir
+	if dir == DirBackward && x.view.dir == DirBackward {
+		note := "journal: the last run was rolling back and did not finish; this run finishes the rollback (WithDirection forward to go forward instead)"
+		if x.o.direction != "" {
+			note = "journal: the last run was rolling back and did not finish; going backward as asked"
+		}
+		rep.Notes = append(rep.Notes, note)
+	}
+	if dir == DirForward && x.view.dir == DirBackward {
+		rep.Notes = append(rep.Notes, "journal: the last run was rolling back and did not finish; going forward as asked: steps the rollback passed run again")
+	}
+	if err := x.journal(ctx, Record{Type: RecordRun, State: StateStarted, Dir: dir}); err != nil {
 		return rep, err
 	}
 	if err := x.journal(ctx, Record{Type: RecordPlan, Plan: x.p.name, Fingerprint: x.fp}); err != nil {
 		return rep, err
+	}
+	if dir == DirBackward {
+		return x.runBackward(ctx, rep)
 	}
 
 	// Dependencies against the selection and the journal.
@@ -358,7 +375,7 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	}
 	pe := &PartialError{Err: runErr}
 	if !x.o.noRollback && x.o.dryRun == nil && !errors.Is(runErr, ErrLockLost) {
-		pe.RolledBack, pe.RollbackErr = x.rollback(ctx)
+		pe.RolledBack, pe.RollbackFailed, pe.RollbackErr = x.rollback(ctx)
 	}
 	x.classify(pe)
 	_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: pe.Error()})
@@ -366,6 +383,17 @@ func (x *run) run(ctx context.Context) (rep Report, err error) {
 	if err := x.endRecord(ctx, settled); err != nil {
 		return rep, errors.Join(pe, err)
 	}
+	return rep, pe
+}
+
+// runBackward finishes the rollback of an earlier run that was
+// interrupted while rolling back (or, asked with WithDirection, rolls an
+// earlier run back).
+func (x *run) runBackward(ctx context.Context, rep Report) (Report, error) {
+	pe := &PartialError{Err: ErrRollbackResumed}
+	pe.RolledBack, pe.RollbackFailed, pe.RollbackErr = x.rollback(ctx)
+	x.classify(pe)
+	_ = x.journal(ctx, Record{Type: RecordRun, State: StateFailed, Error: pe.Error()})
 	return rep, pe
 }
 
@@ -545,7 +573,7 @@ func (x *run) total(u *unit) int {
 }
 
 func (x *run) runLeaf(ctx context.Context, u *unit) error {
-	st := x.rs.state(u.name, u.host)
+	st := x.rs.tracked(u.name, u.host)
 	sctx := withStep(ctx, u.name, u.host)
 	prev := x.view.steps[u.name]
 	if prev.State == StateDone {
@@ -602,16 +630,9 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		return err
 	}
 	// Write-ahead: in_progress is durable before the step runs.
-	if err := x.journal(ctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}); err != nil {
+	if err := x.startStep(ctx, u); err != nil {
 		return &StepError{Step: u.name, Host: u.host, Err: err}
 	}
-	x.mu.Lock()
-	x.seq[u.name] = x.seqNext
-	x.seqNext++
-	if u.name == x.p.noReturn {
-		x.noReturn = true
-	}
-	x.mu.Unlock()
 	start := x.now()
 	x.setStep(u, func(s *StepReport) { s.Status, s.Start, s.Reason = StatusRunning, start, "" })
 	x.emit(Event{Kind: EventStepStarted, Step: u.name, Host: u.host, Index: u.index, Total: x.total(u)})
@@ -639,6 +660,56 @@ func (x *run) runLeaf(ctx context.Context, u *unit) error {
 		return &StepError{Step: u.name, Host: u.host, Err: jerr}
 	}
 	return err
+}
+
+// startStep journals u's in_progress record durably and gives u its
+// start order. The order is the records' order in the journal (the write
+// and the order are taken under startMu), so a rollback undoes steps in
+// the order a replay of the journal sees them started, which is what
+// tells a replay which steps a killed rollback had passed. With a store
+// that can write lazily and sync, concurrent starts still share an fsync.
+func (x *run) startStep(ctx context.Context, u *unit) error {
+	rec := Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateInProgress}
+	la, lazy := x.store.(LazyAppender)
+	sy, syncs := x.store.(Syncer)
+	lazy = lazy && syncs
+	x.startMu.Lock()
+	var err error
+	if lazy {
+		rec = x.red.Record(rec)
+		rec.V, rec.Time, rec.Run = JournalVersion, x.now().UTC(), x.id
+		if err = la.AppendLazy(context.WithoutCancel(ctx), rec); err != nil {
+			err = fmt.Errorf("journal: %w", err)
+		}
+	} else {
+		err = x.journal(ctx, rec)
+	}
+	if err == nil {
+		x.mu.Lock()
+		x.seq[u.name] = x.seqNext
+		x.seqNext++
+		x.mu.Unlock()
+	}
+	x.startMu.Unlock()
+	if err == nil && lazy {
+		if err = sy.Sync(context.WithoutCancel(ctx)); err != nil {
+			err = fmt.Errorf("journal: %w", err)
+		} else {
+			// Durable now: the cluster's record of the run follows
+			// (x.journal does this for the other records).
+			err = x.recordJournaled(ctx, rec)
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err != nil {
+		delete(x.seq, u.name)
+		return err
+	}
+	if u.name == x.p.noReturn {
+		x.noReturn = true
+	}
+	return nil
 }
 
 // selfSkipped records a step whose Run returned a *SkipError: journaled
@@ -752,10 +823,15 @@ func (x *run) runHosts(ctx context.Context, u *unit) error {
 	return err
 }
 
-// rollback undoes attempted steps in reverse start order.
-func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
+// rollback undoes attempted steps in reverse start order, this run's
+// and those of earlier runs the journal shows started and not rolled
+// back. A step whose rollback fails is journaled rollback_failed and the
+// rollback goes on with the others; a journal that cannot be written
+// stops it (what is not journaled must not be undone). It returns the
+// steps rolled back and those that could not be, in rollback order.
+func (x *run) rollback(ctx context.Context) (rolled, failed []string, err error) {
 	if x.noReturn {
-		return nil, &NoReturnError{Step: x.p.noReturn}
+		return nil, nil, &NoReturnError{Step: x.p.noReturn}
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.o.rollbackTimeout)
 	defer cancel()
@@ -774,21 +850,44 @@ func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
 	}
 	x.mu.Unlock()
 	slices.SortFunc(cands, func(a, b cand) int { return b.seq - a.seq })
+	if err := x.journal(rctx, Record{Type: RecordRollback, State: StateStarted}); err != nil {
+		return nil, nil, err
+	}
 	x.emit(Event{Kind: EventRollbackStarted})
+	var errs []error
 	defer func() { x.emit(Event{Kind: EventRollbackFinished, Err: err}) }()
+	// A step without an undo of its own that the rollback passed (one
+	// started after a step it undid) counts as undone, as a replay of the
+	// journal sees it: it runs again on resume.
+	passed := func(seq int) {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		for _, c := range cands {
+			if _, ok := asRollbacker(c.u.step); ok || c.seq <= seq {
+				continue
+			}
+			const reason = "passed by the rollback (no undo of its own): runs again on resume"
+			s := x.steps[c.u.name]
+			switch {
+			case s != nil && (s.Status == StatusDone || s.Status == StatusFailed):
+				s.Status, s.Reason = StatusRolledBack, reason
+			case s == nil && (x.view.steps[c.u.name].State == StateDone || x.view.steps[c.u.name].State == StateFailed):
+				// Done by an earlier run, passed by this run's rollback.
+				x.steps[c.u.name] = &StepReport{Name: c.u.name, Host: c.u.host, Status: StatusRolledBack, Reason: reason}
+			}
+		}
+	}
 	for _, c := range cands {
 		u := c.u
-		if x.view.steps[u.name].State == StateRolledBack && !x.startedThisRun(u) {
-			continue
-		}
 		rb, ok := asRollbacker(u.step)
 		if !ok {
 			continue
 		}
-		st := x.rs.state(u.name, u.host)
+		st := x.rs.tracked(u.name, u.host)
 		if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollingBack}); err != nil {
-			return rolled, err
+			return rolled, failed, errors.Join(append(errs, err)...)
 		}
+		passed(c.seq)
 		x.emit(Event{Kind: EventRollbackStarted, Step: u.name, Host: u.host})
 		start := x.now()
 		rerr := x.red.Error(rb.Rollback(withStep(rctx, u.name, u.host), st))
@@ -796,23 +895,29 @@ func (x *run) rollback(ctx context.Context) (rolled []string, err error) {
 		x.emit(Event{Kind: EventRollbackFinished, Step: u.name, Host: u.host, Dur: d, Err: rerr})
 		if rerr != nil {
 			serr := &StepError{Step: u.name, Host: u.host, Err: fmt.Errorf("rollback: %w", rerr)}
-			x.setStep(u, func(s *StepReport) { s.RollbackErr = rerr.Error() })
-			_ = x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollbackFailed, Error: serr.Error(), DurMS: ms(d)})
-			return rolled, serr
+			x.setStep(u, func(s *StepReport) { s.RollbackErr, s.RollbackHosts = rerr.Error(), errorHosts(rerr) })
+			failed = append(failed, u.name)
+			errs = append(errs, serr)
+			if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRollbackFailed, Error: serr.Error(), DurMS: ms(d)}); err != nil {
+				return rolled, failed, errors.Join(append(errs, err)...)
+			}
+			continue
 		}
 		x.setStep(u, func(s *StepReport) { s.Status = StatusRolledBack })
 		if err := x.journal(rctx, Record{Type: RecordStep, Step: u.name, Host: u.host, State: StateRolledBack, DurMS: ms(d)}); err != nil {
-			return rolled, err
+			return rolled, failed, errors.Join(append(errs, err)...)
 		}
 		rolled = append(rolled, u.name)
 	}
-	return rolled, nil
-}
-
-func (x *run) startedThisRun(u *unit) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.seq[u.name] > x.recBase
+	end := StateFinished
+	if len(errs) > 0 {
+		end = StateFailed
+	}
+	err = errors.Join(errs...)
+	if jerr := x.journal(rctx, Record{Type: RecordRollback, State: end}); jerr != nil {
+		err = errors.Join(err, jerr)
+	}
+	return rolled, failed, err
 }
 
 // classify fills Completed, Failed and Pending in plan order.
@@ -866,6 +971,7 @@ func (x *run) fillReport(rep *Report, end time.Time) {
 			rep.Hosts = append(rep.Hosts, *h)
 		}
 	})
+	rep.HostStates = x.hostStates()
 	open := map[string]time.Time{}
 	for _, m := range x.marks {
 		switch m.Type {
@@ -885,6 +991,85 @@ func (x *run) fillReport(rep *Report, end time.Time) {
 		rep.Downtime = append(rep.Downtime, Window{Service: svc, Start: t, End: end, Open: true, Dur: end.Sub(t)})
 	}
 	rep.fillMS()
+}
+
+// hostStates sums up, per host, the outcomes of the steps that reached it
+// in this run (x.mu held).
+func (x *run) hostStates() []HostState {
+	if x.rs == nil {
+		return nil
+	}
+	byHost := map[string]*HostState{}
+	for _, name := range x.p.Steps() {
+		s := x.steps[name]
+		if s == nil {
+			continue
+		}
+		for _, h := range x.rs.hostsOf(name) {
+			hs := byHost[h]
+			if hs == nil {
+				hs = &HostState{Host: h}
+				byHost[h] = hs
+			}
+			switch {
+			case s.RollbackErr != "" && (len(s.RollbackHosts) == 0 || slices.Contains(s.RollbackHosts, h)):
+				hs.RollbackFailed = append(hs.RollbackFailed, name)
+			case s.RollbackErr != "":
+				hs.RolledBack = append(hs.RolledBack, name) // its undo failed on other hosts only
+			case s.Status == StatusRolledBack:
+				hs.RolledBack = append(hs.RolledBack, name)
+			case s.Status == StatusFailed:
+				hs.Failed = append(hs.Failed, name)
+			case s.Status == StatusDone:
+				hs.Done = append(hs.Done, name)
+			}
+		}
+	}
+	var out []HostState
+	for _, h := range slices.Sorted(maps.Keys(byHost)) {
+		hs := byHost[h]
+		switch {
+		case len(hs.RollbackFailed) > 0:
+			hs.State = HostRollbackFailed
+		case len(hs.Failed) > 0:
+			hs.State = HostFailed
+		case len(hs.RolledBack) > 0:
+			hs.State = HostRolledBack
+		case len(hs.Done) > 0:
+			hs.State = HostChanged
+		default:
+			continue // only checked: nothing changed
+		}
+		out = append(out, *hs)
+	}
+	return out
+}
+
+// errorHosts returns the hosts of the *transport.HostError values in
+// err's tree, sorted and without repeats.
+func errorHosts(err error) []string {
+	var hosts []string
+	var walk func(error)
+	walk = func(e error) {
+		if he, ok := e.(*transport.HostError); ok && !slices.Contains(hosts, he.Host) {
+			hosts = append(hosts, he.Host)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				walk(next)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	slices.Sort(hosts)
+	return hosts
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

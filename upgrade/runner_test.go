@@ -720,36 +720,89 @@ func TestRunTwice(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrAlreadyRun)
 }
 
-func TestRollbackFailureStopsAndIsJournaled(t *testing.T) {
+// TestRollbackGoesOnPastAFailure: a step whose rollback fails (its host
+// unreachable) does not stop the rollback: every other step is undone,
+// the PartialError lists the one that could not be, the report says where
+// each host stands, and a resume goes backward to retry it.
+func TestRollbackGoesOnPastAFailure(t *testing.T) {
 	t.Parallel()
 	tr := &trace{}
 	store := &upgrade.MemoryStore{}
 	rbErr := errors.New("cannot restore backup")
-	p := upgrade.NewPlan("p",
-		step(tr, "a", nil),
-		upgrade.Func("b", func(ctx context.Context, s *upgrade.State) error { tr.add("run b"); return nil }).
-			RollbackWith(func(ctx context.Context, s *upgrade.State) error { tr.add("rollback b"); return rbErr }),
-		step(tr, "c", errors.New("boom")),
-	)
-	r, err := upgrade.NewRunner(p, upgrade.WithJournal(store))
+	hosts := map[string]transport.Transport{"fe1": fake.New("fe1"), "fe2": fake.New("fe2")}
+	on := func(host string) func(ctx context.Context, s *upgrade.State) error {
+		return func(ctx context.Context, s *upgrade.State) error { _, err := s.HostTransport(host); return err }
+	}
+	failing := true
+	plan := func() *upgrade.Plan {
+		return upgrade.NewPlan("p",
+			upgrade.Func("a", func(ctx context.Context, s *upgrade.State) error { tr.add("run a"); return on("fe1")(ctx, s) }).
+				RollbackWith(func(ctx context.Context, s *upgrade.State) error { tr.add("rollback a"); return on("fe1")(ctx, s) }),
+			upgrade.Func("b", func(ctx context.Context, s *upgrade.State) error { tr.add("run b"); return on("fe2")(ctx, s) }).
+				RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+					tr.add("rollback b")
+					if failing {
+						return rbErr
+					}
+					return on("fe2")(ctx, s)
+				}),
+			step(tr, "c", errors.New("boom")),
+		)
+	}
+	r, err := upgrade.NewRunner(plan(), upgrade.WithJournal(store), upgrade.WithHosts(hosts))
 	require.NoError(t, err)
 	rep, err := r.Run(t.Context())
 	require.Error(t, err)
-	assert.Equal(t, []string{"run a", "run b", "run c", "rollback c", "rollback b"}, tr.get(), "a is not rolled back past a failed rollback")
+	assert.Equal(t, []string{"run a", "run b", "run c", "rollback c", "rollback b", "rollback a"}, tr.get(), "a is rolled back past b's failed rollback")
 	pe, ok := errors.AsType[*upgrade.PartialError](err)
 	require.True(t, ok)
 	assert.ErrorIs(t, pe.RollbackErr, rbErr)
 	assert.ErrorIs(t, err, rbErr)
-	assert.Equal(t, []string{"c"}, pe.RolledBack)
+	assert.Equal(t, []string{"c", "a"}, pe.RolledBack)
+	assert.Equal(t, []string{"b"}, pe.RollbackFailed)
 	assert.Contains(t, pe.Failed, "b")
+	assert.Contains(t, err.Error(), "could not roll back 1 (b)")
 	last := map[string]string{}
+	var rollback []string
 	for _, rec := range store.Records() {
-		if rec.Type == upgrade.RecordStep {
+		switch rec.Type {
+		case upgrade.RecordStep:
 			last[rec.Step] = rec.State
+		case upgrade.RecordRollback:
+			rollback = append(rollback, rec.State)
 		}
 	}
-	assert.Equal(t, map[string]string{"a": "done", "b": "rollback_failed", "c": "rolled_back"}, last)
+	assert.Equal(t, map[string]string{"a": "rolled_back", "b": "rollback_failed", "c": "rolled_back"}, last)
+	assert.Equal(t, []string{"started", "failed"}, rollback)
 	assert.Equal(t, "cannot restore backup", rep.Steps[1].RollbackErr)
+	assert.Equal(t, []upgrade.HostState{
+		{Host: "fe1", State: upgrade.HostRolledBack, RolledBack: []string{"a"}},
+		{Host: "fe2", State: upgrade.HostRollbackFailed, RollbackFailed: []string{"b"}},
+	}, rep.HostStates)
+	var text strings.Builder
+	require.NoError(t, rep.WriteText(&text))
+	assert.Contains(t, text.String(), "state fe2                  rollback_failed; could not roll back: b")
+
+	// The host is back: a resume goes backward and retries b alone.
+	failing = false
+	tr2 := len(tr.get())
+	r, err = upgrade.NewRunner(plan(), upgrade.WithJournal(store), upgrade.WithHosts(hosts))
+	require.NoError(t, err)
+	rep, err = r.Run(t.Context())
+	require.ErrorIs(t, err, upgrade.ErrRollbackResumed)
+	pe, ok = errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok)
+	assert.NoError(t, pe.RollbackErr)
+	assert.Equal(t, upgrade.DirBackward, rep.Direction)
+	assert.Equal(t, []string{"rollback b"}, tr.get()[tr2:])
+
+	// Then forward: everything runs again.
+	r, err = upgrade.NewRunner(upgrade.NewPlan("p", step(tr, "a", nil), step(tr, "b", nil), step(tr, "c", nil)), upgrade.WithJournal(store), upgrade.WithAllowPlanChange())
+	require.NoError(t, err)
+	rep, err = r.Run(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, upgrade.DirForward, rep.Direction)
+	assert.Equal(t, []string{"run a", "run b", "run c"}, tr.get()[tr2+1:])
 }
 
 func TestCanarySuccessRunsRest(t *testing.T) {
@@ -775,4 +828,91 @@ func TestCanarySuccessRunsRest(t *testing.T) {
 	require.Len(t, order, 4)
 	assert.Equal(t, "h00", order[0], "canary first")
 	c.AssertExpectations(t)
+}
+
+// TestRollbackMakesStepsPendingAgain: after a rollback, a resume runs
+// again the steps whose effects the rollback undid, including one without
+// a rollback of its own whose change an earlier step's rollback reverted
+// (onecfg upgrade, undone by the configuration backup's restore).
+func TestRollbackMakesStepsPendingAgain(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	config := "7.2"
+	fail := true
+	tr := &trace{}
+	plan := func() *upgrade.Plan {
+		return upgrade.NewPlan("p",
+			upgrade.Func("backup-config", func(ctx context.Context, s *upgrade.State) error { tr.add("run backup-config"); return nil }).
+				RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+					mu.Lock()
+					defer mu.Unlock()
+					config = "7.2"
+					return nil
+				}),
+			upgrade.Func("onecfg", func(ctx context.Context, s *upgrade.State) error {
+				tr.add("run onecfg")
+				mu.Lock()
+				defer mu.Unlock()
+				config = "7.4"
+				return nil
+			}),
+			upgrade.Func("onedb-upgrade", func(ctx context.Context, s *upgrade.State) error {
+				tr.add("run onedb-upgrade")
+				mu.Lock()
+				defer mu.Unlock()
+				if fail {
+					return errors.New("injected")
+				}
+				return nil
+			}),
+		)
+	}
+	path := filepath.Join(t.TempDir(), "journal")
+	r, err := upgrade.NewRunner(plan(), upgrade.WithJournal(upgrade.NewFileStore(path)))
+	require.NoError(t, err)
+	_, err = r.Run(t.Context())
+	require.Error(t, err)
+	require.Equal(t, "7.2", config)
+	fail = false
+	r, err = upgrade.NewRunner(plan(), upgrade.WithJournal(upgrade.NewFileStore(path)))
+	require.NoError(t, err)
+	_, err = r.Run(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "7.4", config, "configuration upgraded by the resume")
+	assert.Equal(t, []string{"run backup-config", "run onecfg", "run onedb-upgrade", "run backup-config", "run onecfg", "run onedb-upgrade"}, tr.get())
+}
+
+// A step of several hosts whose undo fails on one of them (its error
+// names that host with a *transport.HostError) leaves only that host
+// rollback_failed: the others were rolled back.
+func TestRollbackFailureOfOneHostOfAStep(t *testing.T) {
+	t.Parallel()
+	hosts := map[string]transport.Transport{"fe1": fake.New("fe1"), "fe2": fake.New("fe2")}
+	both := func(ctx context.Context, s *upgrade.State) error {
+		for _, h := range []string{"fe1", "fe2"} {
+			if _, err := s.HostTransport(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lost := errors.New("unreachable")
+	p := upgrade.NewPlan("p",
+		upgrade.Func("stop", both).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+			return errors.Join(&transport.HostError{Host: "fe2", Err: lost})
+		}),
+		upgrade.Func("c", func(context.Context, *upgrade.State) error { return errors.New("boom") }),
+	)
+	r, err := upgrade.NewRunner(p, upgrade.WithHosts(hosts))
+	require.NoError(t, err)
+	rep, err := r.Run(t.Context())
+	pe, ok := errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, []string{"stop"}, pe.RollbackFailed)
+	assert.ErrorIs(t, err, lost)
+	assert.Equal(t, []string{"fe2"}, rep.Steps[0].RollbackHosts)
+	assert.Equal(t, []upgrade.HostState{
+		{Host: "fe1", State: upgrade.HostRolledBack, RolledBack: []string{"stop"}},
+		{Host: "fe2", State: upgrade.HostRollbackFailed, RollbackFailed: []string{"stop"}},
+	}, rep.HostStates)
 }

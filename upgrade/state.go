@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -81,9 +82,10 @@ func (k Key[T]) Set(s *State, v T) error {
 // ways to report output and service downtime. It is safe for concurrent
 // use by the hosts of a PerHost step.
 type State struct {
-	run  *runState
-	step string
-	host string
+	run   *runState
+	step  string
+	host  string
+	track bool // record the hosts the step reaches (runState.touched)
 }
 
 type runState struct {
@@ -95,10 +97,42 @@ type runState struct {
 	log     *zap.Logger
 	emit    func(Event)
 	journal func(Record) error
+	// touched: the hosts each step reached (its own, HostTransport) while
+	// running or rolling back in this run, for the report's host states.
+	touched map[string]map[string]bool
 }
 
 func (r *runState) state(step, host string) *State {
 	return &State{run: r, step: step, host: host}
+}
+
+// tracked returns the state of a step that runs or rolls back: the hosts
+// it reaches are recorded.
+func (r *runState) tracked(step, host string) *State {
+	s := &State{run: r, step: step, host: host, track: true}
+	if host != "" {
+		s.touch(host)
+	}
+	return s
+}
+
+func (s *State) touch(host string) {
+	if !s.track {
+		return
+	}
+	r := s.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.touched[s.step] == nil {
+		r.touched[s.step] = map[string]bool{}
+	}
+	r.touched[s.step][host] = true
+}
+
+func (r *runState) hostsOf(step string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.touched[step]))
 }
 
 // Step returns the full name of the running step.
@@ -137,6 +171,7 @@ func (s *State) HostTransport(host string) (transport.Transport, error) {
 	if !ok {
 		return nil, fmt.Errorf("upgrade: step %s: %w: %q", s.step, ErrUnknownHost, host)
 	}
+	s.touch(host)
 	return t, nil
 }
 

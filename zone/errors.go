@@ -49,6 +49,11 @@ var (
 	ErrZoneNotFound = errors.New("zone not found")
 	// ErrInvalidArgument: an argument was rejected before anything ran.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnknownCommand: the installed onezone has no such subcommand
+	// (enable and disable exist from 6.2). The Ruby CLI parser answers an
+	// unknown command with "Command '…' not found" on stderr, its help
+	// and exit 0 (src/cli/command_parser.rb), which is not a success.
+	ErrUnknownCommand = errors.New("onezone has no such command")
 )
 
 // APIError is an OpenNebula API error as the CLI prints it on stderr:

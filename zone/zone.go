@@ -123,6 +123,9 @@ func leaderOf(z Zone) (Server, error) {
 // left without a leader after the HA guide's optional `onezone disable`,
 // with the zone impossible to re-enable. Treat disabling an HA zone as
 // risky and prefer disabling hosts.
+//
+// The command exists from OpenNebula 6.2; an older onezone answers with its
+// help and exit 0, reported as ErrUnknownCommand.
 func Disable(ctx context.Context, t transport.Transport, zoneID int, opts ...Option) error {
 	return setState(ctx, t, zoneID, "disable", opts)
 }
@@ -142,8 +145,17 @@ func setState(ctx context.Context, t transport.Transport, zoneID int, verb strin
 	if err := checkZoneID(zoneID); err != nil {
 		return err
 	}
-	if _, err := run(ctx, t, o, transport.Cmd("onezone", verb, strconv.Itoa(zoneID))); err != nil {
-		return fmt.Errorf("zone %d: %s: %w", zoneID, verb, err)
+	c := o.command(transport.Cmd("onezone", verb, strconv.Itoa(zoneID)))
+	o.log.Debug("run", zap.String("host", transport.HostName(t)), zap.Stringer("cmd", c))
+	res, err := t.Run(ctx, c)
+	if err == nil {
+		err = transport.ResultError(c, res)
+	}
+	if err != nil {
+		return fmt.Errorf("zone %d: %s: %w", zoneID, verb, ClassifyError(err))
+	}
+	if strings.Contains(string(res.Stderr), "Command '"+verb) && strings.Contains(string(res.Stderr), "' not found") {
+		return fmt.Errorf("zone %d: %s: %w (OpenNebula before 6.2)", zoneID, verb, ErrUnknownCommand)
 	}
 	return nil
 }

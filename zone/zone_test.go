@@ -195,6 +195,20 @@ func TestEnableDisable(t *testing.T) {
 	})
 }
 
+// TestDisableUnknownCommand: a 6.0 onezone has no disable; its CLI parser
+// prints "Command '…' not found" and the help and exits 0, which must not
+// read as success.
+func TestDisableUnknownCommand(t *testing.T) {
+	t.Parallel()
+	f := fake.New("fe1")
+	f.Expect(fake.Exact("onezone", "disable", "0", "--endpoint", "http://localhost:2633/RPC2")).
+		Stdout("## SYNOPSIS\n\n`onezone` <command> [<args>] [<options>]\n").
+		Stderr("Command 'disable 0 --endpoint http://localhost:2633/RPC2' not found\n")
+	err := Disable(t.Context(), f, 0, WithEndpoint("http://localhost:2633/RPC2"))
+	assert.ErrorIs(t, err, ErrUnknownCommand)
+	f.AssertExpectations(t)
+}
+
 func TestServerAdd(t *testing.T) {
 	t.Parallel()
 	// onezone list -x: zone 0 has fr-fe1..3 (IDs 0-2); no Raft values.

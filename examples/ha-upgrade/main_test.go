@@ -36,13 +36,17 @@ func TestDryRun(t *testing.T) {
 	)
 }
 
+// TestHypervisorsOnly: the simulated front-ends are at 7.2.0, so
+// upgrading only the hypervisors to 7.4.1 would run the nodes ahead of
+// the front-ends; the first preflight check refuses it and nothing runs.
 func TestHypervisorsOnly(t *testing.T) {
 	t.Parallel()
-	out, _ := clitest.Succeeds(t, run, []string{"--hypervisors-only", "--concurrency", "2"},
-		"plan hypervisors zone 0 → 7.4.1",
-		"hypervisors/kvm3/upgrade/sync",
-	)
-	assert.NotContains(t, out, "leader/onedb-upgrade")
+	code, out, stderr := clitest.Run(run, "--hypervisors-only", "--concurrency", "2")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "plan hypervisors zone 0 → 7.4.1")
+	assert.Contains(t, out+stderr, "frontends-at-target")
+	assert.Contains(t, out+stderr, "upgrade the front-ends to 7.4.1 first")
+	assert.NotContains(t, out, "hypervisors/kvm1/upgrade/packages: started")
 }
 
 func TestJSON(t *testing.T) {

@@ -96,6 +96,7 @@ func upgradeControlPlane(ctx context.Context, f *cli.Flags, stdout, stderr io.Wr
 		if file.Sudo() {
 			planOpts = append(planOpts, controlplane.WithToolOptions(openstack.WithSudo()))
 		}
+		planOpts = append(planOpts, controlplane.WithToolOptions(file.ToolOptions()...))
 		runOpts = append(runOpts, upgrade.WithHosts(hosts), upgrade.WithJournal(upgrade.NewFileStore(f.Journal)),
 			upgrade.WithRemoteMarks(cli.RemoteMarks, 5*time.Second))
 	}

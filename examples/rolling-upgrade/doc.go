@@ -19,6 +19,7 @@
 //	go run ./examples/rolling-upgrade --inventory cloud.yaml --mode rejoin --resume
 //
 // Exit codes: 0 done, 1 failed (nothing changed or rolled back), 2 usage,
-// 3 failed past the point of no return: fix the cause and run again with
-// --resume.
+// 3 failed past the point of no return, or a rollback that could not undo
+// everything: fix the cause and run again with --resume (which finishes
+// an unfinished rollback; --direction forward or backward chooses).
 package main

@@ -46,6 +46,7 @@ type config struct {
 	start    time.Time
 	log      *zap.Logger
 	odm      map[string]int
+	stuck    map[string]int
 }
 
 // WithReleases sets the releases the simulator knows, oldest first: the
@@ -90,6 +91,21 @@ func WithPendingDataMigrations(service string, rows int) Option {
 			return fmt.Errorf("ossim: WithPendingDataMigrations(%q, %d)", service, rows)
 		}
 		c.odm[service] = rows
+		return nil
+	})
+}
+
+// WithUnmigratableRows leaves rows that nova's populate_user_id finds
+// and cannot migrate (instance mappings whose instance is in no cell):
+// nova-manage lists them as needed, migrates none and exits 0, as the
+// real nova-manage 26 does (the openstack package's real-tool tests
+// reproduce it).
+func WithUnmigratableRows(rows int) Option {
+	return optionFunc(func(c *config) error {
+		if rows < 0 {
+			return fmt.Errorf("ossim: WithUnmigratableRows(%d)", rows)
+		}
+		c.stuck["nova"] = rows
 		return nil
 	})
 }
@@ -143,7 +159,7 @@ type Cloud struct {
 // every schema at that release's heads and its online data migrations
 // complete.
 func New(top Topology, opts ...Option) (*Cloud, error) {
-	cfg := &config{releases: []Release{Zed(), Antelope()}, start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), log: zap.NewNop(), odm: map[string]int{}}
+	cfg := &config{releases: []Release{Zed(), Antelope()}, start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), log: zap.NewNop(), odm: map[string]int{}, stuck: map[string]int{}}
 	for _, o := range opts {
 		if err := o.apply(cfg); err != nil {
 			return nil, err
@@ -191,7 +207,7 @@ func New(top Topology, opts ...Option) (*Cloud, error) {
 	}
 	c.glanceDM = cfg.odm["glance"]
 	delete(cfg.odm, "glance")
-	if err := c.initDatabases(cfg.odm); err != nil {
+	if err := c.initDatabases(cfg.odm, cfg.stuck); err != nil {
 		return nil, err
 	}
 	for _, name := range c.order {

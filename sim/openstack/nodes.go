@@ -118,7 +118,14 @@ func (c *Cloud) installFiles(n *node, svc openstack.Service, rel int) {
 		if def == nil || d.Migrations == "" {
 			continue
 		}
-		dir := path.Join(pkgDir, d.Migrations)
+		// The release's own layout: heat 19-20 ship sqlalchemy-migrate
+		// scripts where the catalog's current (alembic) directory is
+		// absent (openstack/heat tags 19.0.0-25.0.0, heat/db).
+		sub := d.Migrations
+		if def.dir != "" {
+			sub = def.dir
+		}
+		dir := path.Join(pkgDir, sub)
 		_ = n.fs.Remove(dir, true)
 		_ = n.fs.MkdirAll(dir, "root", "root", now)
 		wf := func(name, data string) { _ = n.fs.WriteFile(dir+"/"+name, []byte(data), 0o644, "root", "root", now) }
@@ -240,7 +247,7 @@ func odmDB(svc string) string {
 
 // initDatabases creates every database at release 0's heads with some
 // data and pending data-migration rows as configured.
-func (c *Cloud) initDatabases(pending map[string]int) error {
+func (c *Cloud) initDatabases(pending, stuck map[string]int) error {
 	data := map[string]map[string][][]string{
 		"keystone":   {"project": {{"default", "Default"}, {"admin", "admin"}, {"demo", "demo"}}, "user": {{"u1", "admin"}, {"u2", "demo"}}},
 		"glance":     {"images": {{"img1", "debian-12", "active"}, {"img2", "cirros", "active"}}},
@@ -276,6 +283,14 @@ func (c *Cloud) initDatabases(pending map[string]int) error {
 	}
 	for svc, rows := range pending {
 		c.addPendingODM(svc, rows)
+	}
+	for svc, rows := range stuck {
+		d := c.dbs[odmDB(svc)]
+		t := &table{Cols: []string{"migration", "id"}}
+		for i := range rows {
+			t.Rows = append(t.Rows, []string{"populate_user_id", strconv.Itoa(i + 1)})
+		}
+		d.Tables["sim_odm_stuck"] = t
 	}
 	return nil
 }

@@ -546,6 +546,16 @@ func (t *tctx) odm(args []string, flag string) int {
 		pt.Rows = pt.Rows[limit:]
 		t.p.c.clock.Advance(time.Duration(limit/10+1) * time.Second)
 	}
+	if st := d.Tables["sim_odm_stuck"]; st != nil {
+		// Found on every run, never migrated (WithUnmigratableRows).
+		n := len(st.Rows)
+		if max > 0 {
+			n = min(n, max)
+		}
+		for _, r := range st.Rows[:n] {
+			needed[r[0]]++
+		}
+	}
 	total := 0
 	w := 0
 	for _, n := range names {

@@ -35,6 +35,11 @@ type Inventory struct {
 	// BackupDir is where database dumps go on the primary (default
 	// /var/backups/upgradekit).
 	BackupDir string
+	// Target is the release series the upgrade goes to ("2024.1",
+	// "caracal"). When set, preflight reads the installed series from the
+	// service packages and refuses a jump the SLURP rules do not allow
+	// (openstack.CheckUpgrade), naming the releases to go through.
+	Target string
 }
 
 // ErrInvalidInventory marks an inventory Plan refuses.
@@ -57,6 +62,7 @@ type options struct {
 	computePin string
 	odmBatch   int
 	log        *zap.Logger
+	svcOpts    []string // services named by WithServiceToolOptions
 }
 
 // WithLogger logs what the primitives do (tool runs, package and unit
@@ -88,6 +94,20 @@ func WithCatalog(c openstack.Catalog) Option {
 // files, timeouts, WithWrap for containers, WithSudo, a logger).
 func WithToolOptions(opts ...openstack.Option) Option {
 	return optionFunc(func(o *options) error { o.tool = append(o.tool, opts...); return nil })
+}
+
+// WithServiceToolOptions passes options to the openstack primitives
+// only when they work on the named service (openstack.ForService): a
+// container wrapper or config files for one service.
+func WithServiceToolOptions(service string, opts ...openstack.Option) Option {
+	return optionFunc(func(o *options) error {
+		if service == "" {
+			return fmt.Errorf("controlplane: WithServiceToolOptions needs a service name")
+		}
+		o.svcOpts = append(o.svcOpts, service)
+		o.tool = append(o.tool, openstack.ForService(service, opts...))
+		return nil
+	})
 }
 
 // WithSystem sets the system primitives' configuration (sudo, package
@@ -152,6 +172,18 @@ func configBackups(host string) upgrade.Key[[]*openstack.ConfigBackup] {
 	return upgrade.NewPersistentKey[[]*openstack.ConfigBackup]("controlplane/config-backups/" + host)
 }
 
+// pinState is [upgrade_levels] compute in nova.conf before the upgrade
+// pinned it.
+type pinState struct {
+	Set   bool   `json:"set"`
+	Value string `json:"value,omitempty"`
+}
+
+// priorPin is per host: the pin steps run per host.
+func priorPin(host string) upgrade.Key[pinState] {
+	return upgrade.NewPersistentKey[pinState]("controlplane/prior-compute-pin/" + host)
+}
+
 // oldVersions records the versions a package step replaced, for the
 // rollback's downgrade.
 func oldVersions(step string) upgrade.Key[map[string]string] {
@@ -169,6 +201,11 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			return nil, err
 		}
 	}
+	for _, name := range o.svcOpts {
+		if _, ok := o.catalog.Service(name); !ok {
+			return nil, fmt.Errorf("controlplane: WithServiceToolOptions: no service %q in the catalog", name)
+		}
+	}
 	if len(inv.Controllers) == 0 {
 		return nil, fmt.Errorf("%w: no controllers", ErrInvalidInventory)
 	}
@@ -178,6 +215,11 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	for _, h := range slices.Concat(inv.Controllers, inv.Networks, inv.Computes) {
 		if h == "" || strings.ContainsAny(h, "/ \t\n") {
 			return nil, fmt.Errorf("%w: bad host name %q", ErrInvalidInventory, h)
+		}
+	}
+	if inv.Target != "" {
+		if _, err := openstack.ParseSeries(inv.Target); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidInventory, err)
 		}
 	}
 	if inv.BackupDir == "" {
@@ -216,6 +258,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	}
 	p := upgrade.NewPlan("openstack-controlplane", nodes...).
 		WithPreflight(
+			upgrade.Preflight("upgrade-path", b.preflightPath),
 			upgrade.Preflight("databases-not-newer", b.preflightVersions),
 			upgrade.Preflight("upgrade-checks", b.preflightChecks),
 		)
@@ -264,6 +307,64 @@ func (b *builder) primaryT(s *upgrade.State) (transport.Transport, error) {
 	return s.HostTransport(b.primary)
 }
 
+// hostError names the operation and the host as the inventory names it
+// (the transport's own host name may be an address or an inner hop); the
+// cause keeps its service prefix and stays in the chain.
+type hostError struct {
+	op, host string
+	err      error
+}
+
+func (e *hostError) Error() string { return e.op + " on " + e.host + ": " + e.err.Error() }
+
+func (e *hostError) Unwrap() error { return e.err }
+
+func (b *builder) onPrimary(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &hostError{op: op, host: b.primary, err: err}
+}
+
+// preflightPath refuses a jump to inv.Target that skips a release the
+// SLURP rules do not let it skip, reading the installed series from each
+// service's tool package.
+func (b *builder) preflightPath(ctx context.Context, s *upgrade.State) error {
+	if b.inv.Target == "" {
+		return nil
+	}
+	t, err := b.primaryT(s)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, svc := range b.dbServices() {
+		pkg := svc.ToolPackage[b.inv.Family]
+		if pkg == "" || svc.ZedMajor == 0 {
+			continue
+		}
+		v, err := openstack.InstalledVersion(ctx, t, b.inv.Family, pkg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upgrade path: %s on %s: %w", svc.Name, b.primary, err))
+			continue
+		}
+		ser, err := openstack.SeriesOf(svc, v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upgrade path: %s on %s: %w", svc.Name, b.primary, err))
+			continue
+		}
+		if seen[ser.Name] {
+			continue
+		}
+		seen[ser.Name] = true
+		if err := openstack.CheckUpgrade(ser.Name, b.inv.Target); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s %s on %s): %w", svc.Name, pkg, v, b.primary, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // preflightVersions refuses a database a newer release migrated (the
 // installed tools would misread it).
 func (b *builder) preflightVersions(ctx context.Context, s *upgrade.State) error {
@@ -274,7 +375,7 @@ func (b *builder) preflightVersions(ctx context.Context, s *upgrade.State) error
 	var errs []error
 	for _, svc := range b.dbServices() {
 		if _, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, b.onPrimary("check database versions", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -296,14 +397,15 @@ func (b *builder) preflightChecks(ctx context.Context, s *upgrade.State) error {
 		}
 		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, b.onPrimary("upgrade check", err))
 			continue
 		}
 		for _, c := range rep.Failed() {
 			s.Output("preflight", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
 		if err := rep.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", svc.Name, err))
+			// CheckFailedError already names the service.
+			errs = append(errs, b.onPrimary("upgrade check", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -323,7 +425,7 @@ func (b *builder) backup() upgrade.Node {
 		for _, svc := range b.dbServices() {
 			bs, err := openstack.BackupServiceDatabases(ctx, t, svc, b.inv.BackupDir, b.o.tool...)
 			if err != nil {
-				return err
+				return b.onPrimary("back up the databases", err)
 			}
 			for _, x := range bs {
 				s.Output("backup", fmt.Sprintf("%s: %s (%d bytes, %d tables)", x.Database, x.File, x.Bytes, len(x.Tables)))
@@ -432,7 +534,7 @@ func (b *builder) prepare() upgrade.Node {
 		if svc.ODM == nil {
 			continue
 		}
-		odm = append(odm, b.odmStep(svc, "with the installed release, before anything changes"))
+		odm = append(odm, b.odmStep(svc, "with the installed release, before anything changes", true))
 	}
 	if len(odm) == 0 {
 		return nil
@@ -440,7 +542,11 @@ func (b *builder) prepare() upgrade.Node {
 	return upgrade.Phase("prepare", upgrade.Phase("online-data-migrations", odm...))
 }
 
-func (b *builder) odmStep(svc openstack.Service, when string) upgrade.Node {
+// odmStep runs svc's online data migrations to completion. With strict,
+// rows the tool leaves behind while exiting 0 fail the step (before the
+// upgrade: the next release's migrations assume them done); without,
+// they are reported.
+func (b *builder) odmStep(svc openstack.Service, when string, strict bool) upgrade.Node {
 	return upgrade.Func(svc.Name, func(ctx context.Context, s *upgrade.State) error {
 		if s.DryRun() {
 			s.Output("dry-run", "would run "+svc.Name+" online data migrations until exit 0 ("+when+")")
@@ -453,8 +559,16 @@ func (b *builder) odmStep(svc openstack.Service, when string) upgrade.Node {
 		rep, err := openstack.OnlineDataMigrations(ctx, t, svc, append(slices.Clone(b.o.tool), openstack.WithBatchSize(b.o.odmBatch))...)
 		if rep != nil {
 			s.Output("odm", fmt.Sprintf("%s: %d rows in %d batches", svc.Name, rep.Migrated(), rep.Batches))
+			for _, m := range rep.Pending {
+				s.Output("odm", fmt.Sprintf("%s: %s: %d rows found, %d migrated in the last run (tool exit 0): rows pending", svc.Name, m.Name, m.Total, m.Completed))
+			}
 		}
-		return err
+		if errors.Is(err, openstack.ErrRowsPending) && !strict {
+			// After the upgrade the rows are reported, not fatal: the
+			// next upgrade's preflight refuses them.
+			return nil
+		}
+		return b.onPrimary("online data migrations", err)
 	}).Describing(fmt.Sprintf("%s: online data migrations until exit 0 (%s)", svc.Name, when))
 }
 
@@ -527,6 +641,13 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 	}
 	step := b.packagesStep("services/"+svc.Name+"/packages/upgrade", svc.Name, func(host string) []string { return b.hostPackages(svc, host) })
 	children = append(children, upgrade.PerHost("packages", pkgHosts, func(host string) upgrade.Node { return step(host) }))
+	// The new release's upgrade check runs before its schema step, as
+	// upstream orders it (nova admin/upgrades.rst: nova-status upgrade
+	// check, then the db syncs): a Failure stops the upgrade before any
+	// migration.
+	if svc.UpgradeCheck != nil {
+		children = append(children, b.check("check", svc))
+	}
 	switch svc.DBUpgrade {
 	case openstack.ExpandContract:
 		children = append(children, upgrade.Func("schema", func(ctx context.Context, s *upgrade.State) error {
@@ -539,7 +660,7 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 			}
 			rep, err := openstack.ExpandMigrateContract(ctx, t, svc, append(slices.Clone(b.o.tool), openstack.WithPhases(openstack.PhaseExpand, openstack.PhaseMigrate))...)
 			reportSteps(s, rep)
-			return err
+			return b.onPrimary("expand and migrate the schema", err)
 		}).Describing(fmt.Sprintf("%s: expand and migrate the schema (online; contract comes at the end)", svc.Name)))
 	case openstack.DBSyncOnly:
 		children = append(children, upgrade.Func("schema", func(ctx context.Context, s *upgrade.State) error {
@@ -559,18 +680,30 @@ func (b *builder) service(svc openstack.Service) upgrade.Node {
 					s.Output("schema", fmt.Sprintf("%s: %s: exit %d in %s", svc.Name, st.Name, st.ExitCode, st.Duration))
 				}
 			}
-			return err
+			return b.onPrimary("sync the schema", err)
 		}).Describing(fmt.Sprintf("%s: sync the schema (%s)", svc.Name, syncText(svc))))
 	}
-	if svc.UpgradeCheck != nil {
-		children = append(children, b.check("check", svc))
-	}
 	if svc.Name == "nova" {
-		children = append(children, upgrade.PerHost("pin", uniq(slices.Concat(b.inv.Controllers, b.inv.Computes)), func(string) upgrade.Node {
+		children = append(children, upgrade.PerHost("pin", uniq(slices.Concat(b.inv.Controllers, b.inv.Computes)), func(host string) upgrade.Node {
 			return upgrade.Func("set", func(ctx context.Context, s *upgrade.State) error {
-				_, err := openstack.SetOption(ctx, s.Transport(), novaConf(svc), "upgrade_levels", "compute", b.o.computePin, b.o.tool...)
-				return err
-			}).Describing("pin the compute RPC API: [upgrade_levels] compute = " + b.o.computePin)
+				conf := novaConf(svc)
+				// Remember the operator's own setting once (a resumed
+				// run must not record the pin it set itself).
+				if _, ok := priorPin(host).Get(s); !ok {
+					v, had, err := openstack.GetOption(ctx, s.Transport(), conf, "upgrade_levels", "compute", b.o.tool...)
+					if err != nil {
+						return &hostError{op: "read the compute pin", host: host, err: err}
+					}
+					if err := priorPin(host).Set(s, pinState{Set: had, Value: v}); err != nil {
+						return err
+					}
+				}
+				_, err := openstack.SetOption(ctx, s.Transport(), conf, "upgrade_levels", "compute", b.o.computePin, b.o.tool...)
+				if err != nil {
+					return &hostError{op: "pin the compute RPC API", host: host, err: err}
+				}
+				return nil
+			}).Describing("pin the compute RPC API: [upgrade_levels] compute = " + b.o.computePin + " (the prior setting is recorded)")
 		}))
 	}
 	children = append(children, b.restart(svc, pkgHosts))
@@ -643,12 +776,12 @@ func (b *builder) check(name string, svc openstack.Service) upgrade.Node {
 		}
 		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
 		if err != nil {
-			return err
+			return b.onPrimary("upgrade check", err)
 		}
 		for _, c := range rep.Failed() {
 			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
-		return rep.Err()
+		return b.onPrimary("upgrade check", rep.Err())
 	}).Describing(fmt.Sprintf("%s: upgrade check (warnings pass, failures stop)", svc.Name))
 }
 
@@ -741,8 +874,15 @@ func (b *builder) finish() upgrade.Node {
 		hosts := uniq(slices.Concat(b.inv.Controllers, b.inv.Computes))
 		children = append(children, upgrade.PerHost("unpin", hosts, func(host string) upgrade.Node {
 			return upgrade.Func("unset", func(ctx context.Context, s *upgrade.State) error {
-				if _, err := openstack.UnsetOption(ctx, s.Transport(), novaConf(nova), "upgrade_levels", "compute", b.o.tool...); err != nil {
-					return err
+				conf := novaConf(nova)
+				var err error
+				if prior, ok := priorPin(host).Get(s); ok && prior.Set {
+					_, err = openstack.SetOption(ctx, s.Transport(), conf, "upgrade_levels", "compute", prior.Value, b.o.tool...)
+				} else {
+					_, err = openstack.UnsetOption(ctx, s.Transport(), conf, "upgrade_levels", "compute", b.o.tool...)
+				}
+				if err != nil {
+					return &hostError{op: "restore the compute RPC pin", host: host, err: err}
 				}
 				units := b.hostUnits(nova, host)
 				if len(units) == 0 {
@@ -752,7 +892,7 @@ func (b *builder) finish() upgrade.Node {
 				c := transport.Cmd("systemctl", append([]string{"kill", "--signal=HUP", "--"}, units...)...)
 				c.Sudo = true
 				return transport.Check(ctx, s.Transport(), c)
-			}).Describing("remove the compute RPC pin and SIGHUP the nova services")
+			}).Describing("restore [upgrade_levels] compute as it was before the upgrade (or remove it) and SIGHUP the nova services")
 		}))
 	}
 	if b.hasContract() {
@@ -766,7 +906,9 @@ func (b *builder) finish() upgrade.Node {
 					continue
 				}
 				if s.DryRun() {
-					s.Output("dry-run", "would contract the "+svc.Name+" schema")
+					if err := b.assessContract(ctx, s, t, svc); err != nil {
+						return err
+					}
 					continue
 				}
 				opts := append(slices.Clone(b.o.tool), openstack.WithPhases(openstack.PhaseContract),
@@ -774,7 +916,7 @@ func (b *builder) finish() upgrade.Node {
 				rep, err := openstack.ExpandMigrateContract(ctx, t, svc, opts...)
 				reportSteps(s, rep)
 				if err != nil {
-					return err
+					return b.onPrimary("contract the schema", err)
 				}
 				if rep.StoppedServers {
 					if err := b.startServers(ctx, s, svc); err != nil {
@@ -788,7 +930,7 @@ func (b *builder) finish() upgrade.Node {
 	var odm []upgrade.Node
 	for _, svc := range b.o.catalog.Services() {
 		if svc.ODM != nil {
-			odm = append(odm, b.odmStep(svc, "every service runs the new release"))
+			odm = append(odm, b.odmStep(svc, "every service runs the new release", false))
 		}
 	}
 	if len(odm) > 0 {
@@ -821,7 +963,7 @@ func (b *builder) verify(svc openstack.Service) upgrade.Node {
 		if svc.DBUpgrade != openstack.NoDatabase && !s.DryRun() {
 			vr, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...)
 			if err != nil {
-				return err
+				return b.onPrimary("verify the schema", err)
 			}
 			for _, d := range vr.Databases {
 				if !d.AtHead && !d.Database.Derived {
@@ -835,12 +977,12 @@ func (b *builder) verify(svc openstack.Service) upgrade.Node {
 		}
 		rep, err := openstack.UpgradeCheck(ctx, t, svc, b.o.tool...)
 		if err != nil {
-			return err
+			return b.onPrimary("upgrade check", err)
 		}
 		for _, c := range rep.Failed() {
 			s.Output("check", fmt.Sprintf("%s: %s: %s: %s", svc.Name, c.Name, c.Result, c.Details))
 		}
-		return rep.Err()
+		return b.onPrimary("upgrade check", rep.Err())
 	}).Describing(fmt.Sprintf("%s: schema at the new release's heads and upgrade check", svc.Name))
 }
 
@@ -884,7 +1026,7 @@ func (b *builder) startServers(ctx context.Context, s *upgrade.State, svc openst
 func (b *builder) assess(ctx context.Context, s *upgrade.State, t transport.Transport, svc openstack.Service, what string) error {
 	vr, err := openstack.CheckVersions(ctx, t, svc, b.o.tool...)
 	if err != nil {
-		return err
+		return b.onPrimary("check database versions", err)
 	}
 	for _, d := range vr.Databases {
 		state := "behind the installed tool"
@@ -893,6 +1035,22 @@ func (b *builder) assess(ctx context.Context, s *upgrade.State, t transport.Tran
 		}
 		s.Output("dry-run", fmt.Sprintf("%s: database %s %v is %s (%s %s); after the package upgrade: %s", svc.Name, d.Access.Database, d.State.Revisions, state, vr.Package, vr.Version, what))
 	}
+	return nil
+}
+
+// assessContract says under dry-run what the contract step would do, as
+// far as the installed tools can tell: the new release's tools decide
+// after its packages are installed, which a dry run does not do.
+func (b *builder) assessContract(ctx context.Context, s *upgrade.State, t transport.Transport, svc openstack.Service) error {
+	st, err := openstack.AssessExpandMigrateContract(ctx, t, svc, b.o.tool...)
+	if err != nil {
+		return b.onPrimary("assess the "+svc.Name+" schema", err)
+	}
+	if st.Before.ContractPending {
+		s.Output("dry-run", fmt.Sprintf("would contract the %s schema: contract migrations pending with the installed %s %s", svc.Name, st.Package, st.Version))
+		return nil
+	}
+	s.Output("dry-run", fmt.Sprintf("%s: nothing to contract with the installed %s %s; the contract step runs only if the new release's tools find contract migrations pending", svc.Name, st.Package, st.Version))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,8 +48,8 @@ func TestPlanOrder(t *testing.T) {
 		"services/placement/schema",
 		"services/placement/restart/placement-api/ctl1/systemctl", // placement before nova
 		"services/nova/packages/ctl1/upgrade",
+		"services/nova/check", // the new release's upgrade check before its schema step
 		"services/nova/schema",
-		"services/nova/check",
 		"services/nova/pin/cmp1/set",
 		"services/nova/restart/nova-conductor/ctl1/systemctl",
 		"services/nova/restart/nova-conductor/ctl2/systemctl", // every conductor
@@ -63,6 +64,7 @@ func TestPlanOrder(t *testing.T) {
 		"services/cinder/restart/cinder-volume/ctl1/systemctl",
 		"services/cinder/restart/cinder-backup/ctl2/systemctl",
 		"services/cinder/restart/cinder-api/ctl1/systemctl",
+		"services/heat/check",
 		"services/heat/schema",
 		"services/horizon/restart/apache2/ctl1/systemctl",
 		"computes/cmp1/node/packages",
@@ -86,6 +88,12 @@ func TestPlanOrder(t *testing.T) {
 	assert.ErrorContains(t, err, "no controllers")
 	_, err = controlplane.Plan(inv, controlplane.WithComputeBatch(0))
 	assert.Error(t, err)
+	_, err = controlplane.Plan(inv, controlplane.WithServiceToolOptions("swift", openstack.WithTimeout(time.Minute)))
+	assert.ErrorContains(t, err, `no service "swift"`)
+	bad := inv
+	bad.Target = "2099.9"
+	_, err = controlplane.Plan(bad)
+	assert.ErrorIs(t, err, controlplane.ErrInvalidInventory)
 }
 
 // TestRunHorizonOnly runs a one-service plan for real on fake nodes:

@@ -34,12 +34,12 @@ func ExamplePlan() {
 	// backup/configs/cmp1/copy
 	// prepare/online-data-migrations/nova
 	// services/keystone/packages/ctl1/upgrade
-	// services/keystone/schema
 	// services/keystone/check
+	// services/keystone/schema
 	// services/keystone/restart/keystone/ctl1/systemctl
 	// services/nova/packages/ctl1/upgrade
-	// services/nova/schema
 	// services/nova/check
+	// services/nova/schema
 	// services/nova/pin/ctl1/set
 	// services/nova/pin/cmp1/set
 	// services/nova/restart/nova-conductor/ctl1/systemctl

@@ -237,7 +237,8 @@ func TestSimDryRun(t *testing.T) {
 	assert.Contains(t, joined, "upload 92 bytes to /etc/apt/sources.list.d/openstack-antelope.list")
 	out := r.output()
 	assert.Contains(t, out, "would dump and verify every service database")
-	assert.Contains(t, out, "would contract the neutron schema")
+	assert.NotContains(t, out, "would contract", "every schema is at the installed tools' heads")
+	assert.Contains(t, out, "neutron: nothing to contract with the installed neutron-common 2:21.0.0-7+deb12u1")
 	assert.Contains(t, out, "keystone: database keystone [29e87d24a316 e25ffa003242] is at the installed tool's head")
 }
 

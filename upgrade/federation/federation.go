@@ -52,6 +52,7 @@ const (
 	CheckInSync     = nebula.CheckInSync
 	CheckVMs        = nebula.CheckVMs
 	CheckDisk       = nebula.CheckDisk
+	CheckOnecfg     = nebula.CheckOnecfg
 	CheckFederation = "federation"
 	CheckPath       = "path"
 )
@@ -59,7 +60,7 @@ const (
 // Conditions callers branch on; test with errors.Is.
 var (
 	// ErrNotFederation: the inventory is not a federation (fewer than two
-	// zones) or its zones run different releases.
+	// zones) or its zones run different minor series.
 	ErrNotFederation = errors.New("not a federation")
 	// ErrFederationOutOfSync: the zones' FED_INDEX differ (FACTS §6.3
 	// step 1): wait until the slaves caught up.
@@ -75,6 +76,95 @@ var (
 // minor upgrade does (the federated backup of the master is restored in
 // every slave), a patch release does not (FACTS §6.3, §11).
 var KeyFederatedRestore = upgrade.NewPersistentKey[bool]("federation/federated-restore")
+
+// KeyPerZone records, from the path preflight check, that each zone is
+// upgraded on its own: the shared (federated) database version does not
+// change (a patch release), so no zone is disabled and each zone is
+// stopped, upgraded and started before the next one is touched, as
+// OpenNebula's 6.2-era minor-upgrade guide does for federations
+// (upgrading_minor.rst, "Federation": "There is no special step to
+// perform"). False (or unset): the coordinated procedure.
+var KeyPerZone = upgrade.NewPersistentKey[bool]("federation/per-zone")
+
+// ZonePath is the key of zone id's procedure as upgrade/path chose it from
+// that zone's leader ("none", "rolling" or "full"): a zone already at the
+// target ("none") is left alone when the zones are upgraded one by one.
+func ZonePath(id int) upgrade.Key[string] {
+	return upgrade.NewPersistentKey[string](fmt.Sprintf("federation/zone-%d/path", id))
+}
+
+// zoneDone records that zone id was upgraded and took writes again on its
+// own (zones upgraded one by one): a later failure keeps it upgraded.
+func zoneDone(id int) upgrade.Key[bool] {
+	return upgrade.NewPersistentKey[bool](fmt.Sprintf("federation/zone-%d/done", id))
+}
+
+// keepZone leaves zone id's steps as they are on a rollback once the zone
+// was upgraded on its own and is running again: a zone upgraded one by one
+// stands on its own, only the zone that failed goes back.
+func keepZone(id int) func(*upgrade.State) string {
+	return func(s *upgrade.State) string {
+		if v, _ := zoneDone(id).Get(s); v {
+			return fmt.Sprintf("zone %d was upgraded on its own and runs the new release", id)
+		}
+		return ""
+	}
+}
+
+// gateZone is gate for a step of zone id's group: also kept on a rollback
+// once the zone finished on its own (keepZone).
+func gateZone(st upgrade.Step, id int, reason func(*upgrade.State) string) upgrade.Step {
+	g := gate(st, reason)
+	if fs, ok := g.(*upgrade.FuncStep); ok {
+		return fs.KeepWhen(keepZone(id))
+	}
+	return g
+}
+
+// gate makes st skip itself, with the reason, while reason says so (see
+// upgrade.FuncStep.SkipWhen).
+func gate(st upgrade.Step, reason func(*upgrade.State) string) upgrade.Step {
+	if fs, ok := st.(*upgrade.FuncStep); ok {
+		return fs.SkipWhen(reason)
+	}
+	return upgrade.Func(st.Name(), func(ctx context.Context, s *upgrade.State) error {
+		if r := reason(s); r != "" {
+			return upgrade.Skip(r)
+		}
+		return st.Run(ctx, s)
+	})
+}
+
+// coordinatedOnly closes the steps of the coordinated procedure when the
+// zones are upgraded one by one.
+func coordinatedOnly(s *upgrade.State) string {
+	if v, _ := KeyPerZone.Get(s); v {
+		return "the shared database version does not change: each zone is upgraded on its own, the federation is neither disabled nor stopped as a whole"
+	}
+	return ""
+}
+
+// perZoneOnly closes zone id's own stop, backup and start steps in the
+// coordinated procedure, and all of them when the zone is at the target.
+func perZoneOnly(id int) func(*upgrade.State) string {
+	return func(s *upgrade.State) string {
+		if v, _ := KeyPerZone.Get(s); !v {
+			return "coordinated upgrade: every zone is stopped, backed up and started together"
+		}
+		return zoneNeeded(id)(s)
+	}
+}
+
+// zoneNeeded closes zone id's steps when upgrade/path found it at the
+// target already.
+func zoneNeeded(id int) func(*upgrade.State) string {
+	return func(s *upgrade.State) string {
+		if p, _ := ZonePath(id).Get(s); p == vpath.None.String() {
+			return fmt.Sprintf("zone %d already runs the target release", id)
+		}
+		return ""
+	}
+}
 
 // Service returns the downtime service name of zone id: the zone refuses
 // writes from its `onezone disable` to its `onezone enable`.
@@ -127,10 +217,29 @@ func PointOfNoReturn(masterID int) string {
 // the path preflight check decides (KeyFederatedRestore) and the fed-*
 // steps do nothing for a patch release.
 //
+// The path preflight check asks upgrade/path for each zone, from that
+// zone's leader (ZonePath). When no zone's shared database version changes
+// (a patch release) and WithCoordinated is off, each zone is upgraded on
+// its own (KeyPerZone): the zones-disable, stop, backup, daemon-reload,
+// start and zones-enable steps above skip, and each zone's group runs
+// instead, one zone after the other, master first:
+//
+//	zone-<id>/stop/<fe>...           the zone's front-ends, followers first
+//	zone-<id>/backup/<fe>/save/...   configuration and database
+//	zone-<id>/leader/..., followers  as above (no federated restore)
+//	zone-<id>/daemon-reload/<fe>
+//	zone-<id>/start/...              majority, rest, wait-in-sync, up
+//
+// so that only the zone being upgraded refuses writes (its window runs
+// from its leader's stop to its start). A zone already at the target is
+// left alone, and a failure rolls back the zone that failed, keeping the
+// zones already upgraded (they stand on their own).
+//
 // Preflight: hosts reachable; per zone releases consistent, one leader
 // (the inventory's first front-end), in sync, no VM in a failure state,
-// disk space; every zone at the same release and FED_INDEX (federation);
-// the upgrade allowed by upgrade/path (path).
+// disk space; every zone in the same minor series and at the same
+// FED_INDEX (federation); the upgrade allowed by upgrade/path for every
+// zone (path).
 //
 // Before PointOfNoReturn a failure rolls back: packages pinned back,
 // databases and configuration restored, services started again, the
@@ -170,9 +279,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 
 	var disables []upgrade.Node
 	for _, z := range slaves {
-		disables = append(disables, zoneStateStep(k, ZoneName(z.ID), z, mLeader, false))
+		disables = append(disables, gate(zoneStateStep(k, ZoneName(z.ID), z, mLeader, false), coordinatedOnly))
 	}
-	disables = append(disables, zoneStateStep(k, ZoneName(master.ID), master, mLeader, false))
+	disables = append(disables, gate(zoneStateStep(k, ZoneName(master.ID), master, mLeader, false), coordinatedOnly))
 	nodes = append(nodes, upgrade.Phase(StepZonesDisable, disables...))
 
 	var stops []upgrade.Node
@@ -180,9 +289,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		var st []upgrade.Node
 		l := leaderOf(z)
 		for _, f := range z.Followers(l) {
-			st = append(st, k.StopServices(f, f, false))
+			st = append(st, gate(k.StopServices(f, f, false), coordinatedOnly))
 		}
-		st = append(st, k.StopServices(l, l, false))
+		st = append(st, gate(k.StopServices(l, l, false), coordinatedOnly))
 		stops = append(stops, upgrade.Phase(ZoneName(z.ID), st...))
 	}
 	nodes = append(nodes, upgrade.Phase(StepStop, stops...))
@@ -192,7 +301,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		fronts = append(fronts, z.FrontendNames()...)
 	}
 	nodes = append(nodes, upgrade.PerHost(StepBackup, fronts, func(string) upgrade.Node {
-		return upgrade.Phase("save", k.BackupConfig("config", ""), k.BackupDB("db", ""))
+		return upgrade.Phase("save", gate(k.BackupConfig("config", ""), coordinatedOnly), gate(k.BackupDB("db", ""), coordinatedOnly))
 	}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}))
 
 	nodes = append(nodes, zoneUpgrade(k, master, "", []upgrade.Node{fedBackupStep(k, StepFedBackup, master, mLeader)}))
@@ -200,8 +309,9 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		nodes = append(nodes, zoneUpgrade(k, z, mLeader, nil))
 	}
 
-	nodes = append(nodes, upgrade.PerHost(StepReload, fronts, func(string) upgrade.Node { return k.DaemonReload("systemd", "") }).
-		WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}))
+	nodes = append(nodes, upgrade.PerHost(StepReload, fronts, func(string) upgrade.Node {
+		return gate(k.DaemonReload("systemd", ""), coordinatedOnly)
+	}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(fronts)}))
 
 	// Each zone is started and in sync before the next: the master first,
 	// so that each slave finds it when it joins the federation again.
@@ -210,18 +320,18 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		l := leaderOf(z)
 		followers := z.Followers(l)
 		quorum := append([]string{l}, followers[:z.Majority()-1]...)
-		st := []upgrade.Node{k.StartServices("majority", quorum)}
+		st := []upgrade.Node{gate(k.StartServices("majority", quorum), coordinatedOnly)}
 		if rest := followers[z.Majority()-1:]; len(rest) > 0 {
-			st = append(st, k.StartServices("rest", rest))
+			st = append(st, gate(k.StartServices("rest", rest), coordinatedOnly))
 		}
-		st = append(st, k.WaitInSync(StepWaitInSync, z, l, false))
+		st = append(st, gate(k.WaitInSync(StepWaitInSync, z, l, false), coordinatedOnly))
 		starts = append(starts, upgrade.Phase(ZoneName(z.ID), st...))
 	}
 	nodes = append(nodes, upgrade.Phase(StepStart, starts...))
 
 	var enables []upgrade.Node
 	for _, z := range inv.Zones {
-		enables = append(enables, zoneStateStep(k, ZoneName(z.ID), z, mLeader, true))
+		enables = append(enables, gate(zoneStateStep(k, ZoneName(z.ID), z, mLeader, true), coordinatedOnly))
 	}
 	nodes = append(nodes,
 		upgrade.Phase(StepZonesEnable, enables...),
@@ -244,16 +354,17 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	for _, z := range inv.Zones {
 		l := leaderOf(z)
 		for _, c := range []upgrade.PreflightCheck{
-			k.CheckVersionsConsistent(z, l),
+			zoneMayBeDone(k.CheckVersionsConsistent(z, l)),
 			k.CheckOneLeader(z, l),
 			k.CheckZoneInSync(z, l),
 			k.CheckNoFailedVMs(l),
 			k.CheckDiskSpace(z, k.MinFree()),
+			k.CheckOnecfg(z),
 		} {
 			checks = append(checks, upgrade.Preflight(c.Name+"/"+ZoneName(z.ID), c.Run))
 		}
 	}
-	checks = append(checks, checkFederation(k, inv), checkPath(k, mLeader))
+	checks = append(checks, checkFederation(k, inv), checkPath(k, inv, o.coordinated))
 
 	p := upgrade.NewPlan(fmt.Sprintf("federation-upgrade zones %s → %s", zoneIDs(inv), k.Target()), nodes...).
 		WithSecrets(k.Secrets()...).
@@ -279,42 +390,98 @@ func leaderOf(z nebula.Zone) string { return z.Frontends[0].Name }
 // fedFrom set to the master's leader, first receives the master's
 // federated backup), then each follower's packages and configuration with
 // the leader's upgraded database restored. extra runs after the followers.
+// When the zones are upgraded one by one (KeyPerZone) the group also
+// stops, backs up and starts the zone itself; a zone already at the
+// target skips everything.
 func zoneUpgrade(k *nebula.Kit, z nebula.Zone, fedFrom string, extra []upgrade.Node) upgrade.Node {
 	l := leaderOf(z)
+	g := func(st upgrade.Step) upgrade.Node { return gateZone(st, z.ID, zoneNeeded(z.ID)) }
+	pz := func(st upgrade.Step) upgrade.Node { return gateZone(st, z.ID, perZoneOnly(z.ID)) }
+	followers := z.Followers(l)
+	fes := z.FrontendNames()
+	all := upgrade.ParallelPolicy{Concurrency: len(fes)}
+
+	var stops []upgrade.Node
+	for _, f := range followers {
+		stops = append(stops, pz(k.StopServices(f, f, false)))
+	}
+	stops = append(stops, pz(k.StopServicesMarking(l, l, Service(z.ID))))
+	group := []upgrade.Node{
+		upgrade.Phase(StepStop, stops...),
+		upgrade.PerHost(StepBackup, fes, func(string) upgrade.Node {
+			return upgrade.Phase("save", pz(k.BackupConfig("config", "")), pz(k.BackupDB("db", "")))
+		}).WithParallel(all),
+	}
+
 	ldr := []upgrade.Node{
-		k.SwitchRepository("repository", l, ""),
-		k.UpgradePackages("packages", l),
-		k.UpgradeConfig("onecfg", l),
+		g(k.SwitchRepository("repository", l, "")),
+		g(k.UpgradePackages("packages", l)),
+		g(k.UpgradeConfig("onecfg", l)),
 	}
 	if fedFrom != "" {
 		ldr = append(ldr,
-			fedCopyStep(k, StepFedCopy, fedFrom, l),
-			fedRestoreStep(k, StepFedRestore, l),
+			g(fedCopyStep(k, StepFedCopy, fedFrom, l)),
+			g(fedRestoreStep(k, StepFedRestore, l)),
 		)
 	}
 	ldr = append(ldr,
-		k.UpgradeDB("onedb-upgrade", l),
-		k.FsckDB("onedb-fsck", l),
+		g(k.UpgradeDB("onedb-upgrade", l)),
+		g(k.FsckDB("onedb-fsck", l)),
 	)
-	followers := z.Followers(l)
 	if len(followers) > 0 {
-		ldr = append(ldr, k.BackupUpgradedDB("onedb-backup", z, l))
+		ldr = append(ldr, g(k.BackupUpgradedDB("onedb-backup", z, l)))
 	}
-	group := []upgrade.Node{upgrade.Phase(StepLeader, ldr...)}
+	group = append(group, upgrade.Phase(StepLeader, ldr...))
 	if len(followers) > 0 {
 		group = append(group, upgrade.PerHost(StepFollowers, followers, func(string) upgrade.Node {
 			return upgrade.Phase("upgrade",
-				k.SwitchRepository("repository", "", ""),
-				k.UpgradePackages("packages", ""),
-				k.UpgradeConfig("onecfg", ""),
-				k.CopyUpgradedDB("copy-backup", "", z, l),
-				k.RestoreUpgradedDB("restore", "", z),
-				k.SyncConfig("sync-config", "", z, l),
+				g(k.SwitchRepository("repository", "", "")),
+				g(k.UpgradePackages("packages", "")),
+				g(k.UpgradeConfig("onecfg", "")),
+				g(k.CopyUpgradedDB("copy-backup", "", z, l)),
+				g(k.RestoreUpgradedDB("restore", "", z)),
+				g(k.SyncConfig("sync-config", "", z, l)),
 			)
 		}).WithParallel(upgrade.ParallelPolicy{Concurrency: len(followers)}))
 	}
 	group = append(group, extra...)
+
+	quorum := append([]string{l}, followers[:z.Majority()-1]...)
+	start := []upgrade.Node{pz(k.StartServices("majority", quorum))}
+	if rest := followers[z.Majority()-1:]; len(rest) > 0 {
+		start = append(start, pz(k.StartServices("rest", rest)))
+	}
+	start = append(start, pz(k.WaitInSync(StepWaitInSync, z, l, false)), pz(zoneUpStep(z)))
+	group = append(group,
+		upgrade.PerHost(StepReload, fes, func(string) upgrade.Node { return pz(k.DaemonReload("systemd", "")) }).WithParallel(all),
+		upgrade.Phase(StepStart, start...),
+	)
 	return upgrade.Phase(ZoneName(z.ID), group...)
+}
+
+// zoneUpStep marks zone z's service up again once it is in sync after its
+// own upgrade (zones upgraded one by one).
+func zoneUpStep(z nebula.Zone) upgrade.Step {
+	return nebula.Step("up", fmt.Sprintf("zone %d takes writes again", z.ID), func(ctx context.Context, s *upgrade.State) error {
+		if err := s.ServiceUp(Service(z.ID)); err != nil {
+			return err
+		}
+		return zoneDone(z.ID).Set(s, true)
+	}).CheckWith(nebula.Idempotent)
+}
+
+// zoneMayBeDone lets a zone's versions check pass when the zone is at the
+// target already (nebula.ErrNothingToDo): with zones upgraded one by one
+// some may be done; the path check decides for the federation.
+func zoneMayBeDone(c upgrade.PreflightCheck) upgrade.PreflightCheck {
+	return upgrade.Preflight(c.Name, func(ctx context.Context, s *upgrade.State) error {
+		err := c.Run(ctx, s)
+		if errors.Is(err, nebula.ErrNothingToDo) {
+			s.Output("stdout", err.Error())
+			return nil
+		}
+		return err
+	})
 }
 
 // fedInSyncStep checks, through the master's leader, that every zone is
@@ -389,6 +556,19 @@ func endpointText(z nebula.Zone) string {
 	return "its leader's local oned"
 }
 
+// ZoneStateSince is the first release with `onezone disable/enable` (zone
+// standby mode, OpenNebula issue #5353): src/cli/onezone has neither
+// command at release-6.0.3 and both at release-6.2.0. An older CLI prints
+// its help and exits 0 (src/cli/command_parser.rb), leaving the zone as
+// it was, so the zone-state steps skip below it.
+var ZoneStateSince = vpath.Version{Major: 6, Minor: 2}
+
+// zoneDisabled records that this run disabled zone id (an enable follows
+// only then).
+func zoneDisabled(id int) upgrade.Key[bool] {
+	return upgrade.NewPersistentKey[bool](fmt.Sprintf("federation/zone-%d/disabled", id))
+}
+
 func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula.Zone, via string, enable bool) error {
 	host, ep := via, z.Endpoint
 	if ep == "" {
@@ -398,6 +578,25 @@ func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula
 	if err != nil {
 		return err
 	}
+	verb := map[bool]string{false: "disable", true: "enable"}[enable]
+	rel, err := k.Release(ctx, t, "opennebula")
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, err)
+	}
+	if rel.Compare(ZoneStateSince) < 0 {
+		if !enable {
+			if err := zoneDisabled(z.ID).Set(s, false); err != nil {
+				return err
+			}
+		}
+		return upgrade.Skip(fmt.Sprintf("onezone %s does not exist in OpenNebula %s (from %s on): zone %d is not disabled, only stopped",
+			verb, rel, ZoneStateSince, z.ID))
+	}
+	if enable {
+		if done, ok := zoneDisabled(z.ID).Get(s); ok && !done {
+			return upgrade.Skip(fmt.Sprintf("zone %d was not disabled (its CLI had no onezone disable)", z.ID))
+		}
+	}
 	if !enable {
 		if err := nebula.KeyStarted.Set(s, true); err != nil {
 			return err
@@ -405,7 +604,10 @@ func setZoneState(ctx context.Context, k *nebula.Kit, s *upgrade.State, z nebula
 		if err := s.ServiceDown(Service(z.ID)); err != nil {
 			return err
 		}
-		return zone.Disable(ctx, t, z.ID, zone.WithEndpoint(ep))
+		if err := zone.Disable(ctx, t, z.ID, zone.WithEndpoint(ep)); err != nil {
+			return err
+		}
+		return zoneDisabled(z.ID).Set(s, true)
 	}
 	// After a restart the zone may still be electing its leader: retry
 	// until the enable is accepted (or the wait times out).
@@ -523,8 +725,8 @@ func fedRestoreStep(k *nebula.Kit, name, node string) upgrade.Step {
 		}).CheckWith(nebula.Idempotent)
 }
 
-// checkFederation checks that every zone's leader runs the same release
-// and that the zones are at the same FED_INDEX.
+// checkFederation checks that every zone's leader runs the same minor
+// series and that the zones are at the same FED_INDEX.
 func checkFederation(k *nebula.Kit, inv Inventory) upgrade.PreflightCheck {
 	return upgrade.Preflight(CheckFederation, func(ctx context.Context, s *upgrade.State) error {
 		if v, ok := nebula.KeyStarted.Get(s); ok && v {
@@ -542,9 +744,12 @@ func checkFederation(k *nebula.Kit, inv Inventory) upgrade.PreflightCheck {
 			if err != nil {
 				return fmt.Errorf("%s: %w", leaderOf(z), err)
 			}
+			// Zones of one minor series may run different patch releases
+			// (zones upgraded one by one); across series they cannot
+			// share the federated tables.
 			if i == 0 {
 				first = v
-			} else if v != first {
+			} else if v.Series() != first.Series() {
 				diff = append(diff, fmt.Sprintf("zone %d runs %s", z.ID, v))
 			}
 		}
@@ -572,40 +777,71 @@ func checkFederation(k *nebula.Kit, inv Inventory) upgrade.PreflightCheck {
 	})
 }
 
-// checkPath asks upgrade/path about the master leader's release and
-// database versions: refused upgrades stop here, and the decision says
-// whether the federated backup is restored in the slaves.
-func checkPath(k *nebula.Kit, leader string) upgrade.PreflightCheck {
+// checkPath asks upgrade/path about each zone, from its leader's release
+// and database versions (ZonePath): refused upgrades stop here. The
+// federation's procedure follows: when some zone's shared database
+// version changes (a minor upgrade) the coordinated one, with the
+// master's federated backup restored in every slave
+// (KeyFederatedRestore); otherwise, unless coordinated is set, each zone
+// on its own (KeyPerZone). Every zone at the target is ErrNothingToDo.
+func checkPath(k *nebula.Kit, inv Inventory, coordinated bool) upgrade.PreflightCheck {
 	return upgrade.Preflight(CheckPath, func(ctx context.Context, s *upgrade.State) error {
 		if v, ok := nebula.KeyStarted.Get(s); ok && v {
 			s.Output("stdout", CheckPath+": not checked, the upgrade already started (resumed run)")
 			return nil
 		}
-		t, err := s.HostTransport(leader)
-		if err != nil {
+		fed, none := false, 0
+		var fedWhy string
+		var procs []string
+		for _, z := range inv.Zones {
+			leader := leaderOf(z)
+			t, err := s.HostTransport(leader)
+			if err != nil {
+				return err
+			}
+			from, err := k.Release(ctx, t, "opennebula")
+			if err != nil {
+				return fmt.Errorf("%s: %w", leader, err)
+			}
+			dbv, err := onedb.Version(ctx, t, k.DBOptions()...)
+			if err != nil {
+				return fmt.Errorf("%s: onedb version: %w", leader, err)
+			}
+			d, err := vpath.Choose(from.String(), k.Target().String(), vpath.DBVersions{Shared: dbv.Shared.Version, Local: dbv.Local.Version})
+			if err != nil {
+				return fmt.Errorf("zone %d: %w", z.ID, err)
+			}
+			s.Output("stdout", fmt.Sprintf("zone %d: %s: %s", z.ID, d.Procedure, d.Reason))
+			procs = append(procs, fmt.Sprintf("zone %d %s", z.ID, d.Procedure))
+			if d.Procedure == vpath.None {
+				none++
+			}
+			if d.FromDB != d.ToDB && !fed {
+				fed = true
+				fedWhy = "the shared database version changes (" + d.FromDB.String() + " → " + d.ToDB.String() + "): every zone stopped, the master's federated backup restored in every slave"
+			}
+			if err := ZonePath(z.ID).Set(s, d.Procedure.String()); err != nil {
+				return err
+			}
+		}
+		if none == len(inv.Zones) {
+			return fmt.Errorf("%w: every zone runs %s", nebula.ErrNothingToDo, k.Target())
+		}
+		if fed && none > 0 {
+			return fmt.Errorf("%w: %s: some zones already run the target while the shared database version changes", ErrNotFederation, strings.Join(procs, ", "))
+		}
+		perZone := !fed && !coordinated
+		why := fedWhy
+		switch {
+		case perZone:
+			why = "patch release, the shared database version stays: each zone upgraded on its own, one after the other, none disabled, no federated backup/restore"
+		case !fed:
+			why = "patch release (coordinated procedure requested): no federated backup/restore"
+		}
+		s.Output("stdout", "federation: "+why)
+		if err := KeyPerZone.Set(s, perZone); err != nil {
 			return err
 		}
-		from, err := k.Release(ctx, t, "opennebula")
-		if err != nil {
-			return fmt.Errorf("%s: %w", leader, err)
-		}
-		dbv, err := onedb.Version(ctx, t, k.DBOptions()...)
-		if err != nil {
-			return fmt.Errorf("%s: onedb version: %w", leader, err)
-		}
-		d, err := vpath.Choose(from.String(), k.Target().String(), vpath.DBVersions{Shared: dbv.Shared.Version, Local: dbv.Local.Version})
-		if err != nil {
-			return err
-		}
-		if d.Procedure == vpath.None {
-			return fmt.Errorf("%w: %s", nebula.ErrNothingToDo, d.Reason)
-		}
-		fed := d.FromDB != d.ToDB
-		why := "the shared database version changes (" + d.FromDB.String() + " → " + d.ToDB.String() + "): the master's federated backup is restored in every slave"
-		if !fed {
-			why = "patch release, the shared database version stays " + d.FromDB.String() + ": no federated backup/restore"
-		}
-		s.Output("stdout", fmt.Sprintf("%s: %s", d.Reason, why))
 		return KeyFederatedRestore.Set(s, fed)
 	})
 }

@@ -29,3 +29,11 @@ func TestFederationKillMidStep(t *testing.T) {
 	t.Parallel()
 	proctest.KillMatrix(t, proctest.Federation(), proctest.MidStep, 3)
 }
+
+// TestFederationPatchKillAtBoundary kills the zone-by-zone patch upgrade
+// (7.4.0 → 7.4.1) at every fourth step boundary and resumes: the steps of
+// the procedure not taken skip again, each zone ends upgraded.
+func TestFederationPatchKillAtBoundary(t *testing.T) {
+	t.Parallel()
+	proctest.KillMatrix(t, proctest.FederationPatch(), proctest.AtBoundary, 4)
+}

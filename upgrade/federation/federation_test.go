@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/upgradekit/upgradekit/sim"
+	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/federation"
 	"github.com/upgradekit/upgradekit/zone"
@@ -265,4 +267,141 @@ func TestFederatedRestoreReseedsFollowers(t *testing.T) {
 	for _, f := range []string{"ge-fe1", "ge-fe3"} {
 		assert.Equal(t, l.LogIndex, status(t, c, f).LogIndex, f)
 	}
+}
+
+// TestFederationBefore62SkipsZoneDisable: `onezone disable/enable` do not
+// exist before 6.2 (the 6.0 CLI prints its help and exits 0), so a 6.0
+// federation upgraded with the coordinated procedure has its zones stopped
+// but never disabled: the zone-state steps skip with the reason and no
+// such command is sent.
+func TestFederationBefore62SkipsZoneDisable(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("6.0.0", sim.WithRepo("6.0.0", "6.0.1"))
+	require.NoError(t, err)
+	// Coordinated: the zone-state steps run (a patch release would
+	// otherwise upgrade each zone on its own, with no disable at all).
+	p, err := federation.Plan(fedInventory("6.0.1"), simOpts(c, federation.WithCoordinated(true))...)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "6.0.1", "6.0.0")
+	assert.Empty(t, zoneCommands(c), "no onezone enable/disable sent to a 6.0 CLI")
+	var skipped int
+	for _, s := range rep.Steps {
+		if strings.HasPrefix(s.Name, federation.StepZonesDisable+"/") || strings.HasPrefix(s.Name, federation.StepZonesEnable+"/") {
+			assert.Equal(t, upgrade.StatusSkipped, s.Status, s.Name)
+			assert.Contains(t, s.Reason, "does not exist in OpenNebula 6.0", s.Name)
+			skipped++
+		}
+	}
+	assert.Equal(t, 6, skipped)
+}
+
+// TestFederationPatchZoneByZone: a patch release keeps the shared database
+// version, so each zone is upgraded on its own (upgrading_minor.rst of the
+// 6.2-era guide: "Federation: There is no special step to perform"): no
+// zone is disabled, and while one zone is stopped the others take writes.
+func TestFederationPatchZoneByZone(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.4.0")
+	require.NoError(t, err)
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c)...)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "7.4.1", "7.4.0")
+	assert.Empty(t, zoneCommands(c), "no zone disabled for a patch release")
+
+	// Each zone refused writes only while it was itself upgraded: the
+	// windows of different zones never overlap.
+	type span struct {
+		zone     int
+		from, to time.Time
+	}
+	var spans []span
+	for _, z := range []int{0, 100, 101} {
+		ws := c.WriteWindows(z)
+		require.NotEmpty(t, ws, "zone %d was stopped", z)
+		spans = append(spans, span{z, ws[0].From, ws[len(ws)-1].To})
+	}
+	for i, a := range spans {
+		for _, b := range spans[i+1:] {
+			assert.True(t, !a.from.Before(b.to) || !b.from.Before(a.to),
+				"zone %d (%s–%s) and zone %d (%s–%s) were down together", a.zone, a.from, a.to, b.zone, b.from, b.to)
+		}
+	}
+	for _, st := range rep.Steps {
+		if strings.HasPrefix(st.Name, federation.StepZonesDisable+"/") || strings.HasPrefix(st.Name, federation.StepStop+"/") {
+			assert.Equal(t, upgrade.StatusSkipped, st.Status, st.Name)
+		}
+	}
+	assert.Len(t, rep.Downtime, 3, "one window per zone")
+	for _, z := range []int{0, 100, 101} {
+		t.Logf("zone by zone, zone %d: write downtime %s (sim)", z, c.WriteDowntime(z))
+	}
+	t.Logf("report downtime per zone %v", windows(rep))
+}
+
+// TestFederationZoneAlreadyAtTarget: with zones upgraded one by one, a zone
+// already at the target (upgrade/path: none) is left alone while the
+// others are upgraded.
+func TestFederationZoneAlreadyAtTarget(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.4.0")
+	require.NoError(t, err)
+	res, err := c.MustFrontend("us-fe1").Run(context.Background(),
+		transport.Command{Path: "apt-get", Args: []string{"install", "-y", "--only-upgrade", "opennebula"}, Sudo: true})
+	require.NoError(t, err)
+	require.Equal(t, 0, res.ExitCode, string(res.Stderr))
+	require.Equal(t, "7.4.1", status(t, c, "us-fe1").Version)
+	before := len(c.Commands("us-fe1"))
+
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c, federation.WithHypervisors(false))...)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	checkFederation(t, c, "7.4.1", "7.4.0")
+	for _, st := range rep.Steps {
+		if strings.HasPrefix(st.Name, federation.ZoneName(101)+"/") {
+			assert.Equal(t, upgrade.StatusSkipped, st.Status, st.Name)
+		}
+	}
+	for _, cmd := range c.Commands("us-fe1")[before:] {
+		assert.NotContains(t, cmd, "systemctl stop", "zone 101 was not stopped")
+	}
+	assert.Empty(t, c.WriteWindows(101), "zone 101 never refused writes")
+}
+
+// TestFederationPatchFailureKeepsFinishedZones: zone by zone, a failure in
+// the second zone rolls that zone back and keeps the master, already
+// upgraded on its own and running; the third zone is never touched.
+func TestFederationPatchFailureKeepsFinishedZones(t *testing.T) {
+	t.Parallel()
+	c, err := sim.Federation("7.4.0")
+	require.NoError(t, err)
+	require.NoError(t, c.FailPackageUpgrade("ge-fe2"))
+	p, err := federation.Plan(fedInventory("7.4.1"), simOpts(c, federation.WithHypervisors(false))...)
+	require.NoError(t, err)
+	_, err = run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.Error(t, err)
+	pe, ok := errors.AsType[*upgrade.PartialError](err)
+	require.True(t, ok, "%v", err)
+	assert.NoError(t, pe.RollbackErr)
+	for _, n := range []string{"fr-fe1", "fr-fe2", "fr-fe3"} {
+		st := status(t, c, n)
+		assert.Equal(t, "7.4.1", st.Version, n)
+		assert.Equal(t, "active", st.Units["opennebula"], n)
+	}
+	for _, n := range []string{"ge-fe1", "ge-fe2", "ge-fe3", "us-fe1"} {
+		st := status(t, c, n)
+		assert.Equal(t, "7.4.0", st.Version, n)
+		assert.Equal(t, "active", st.Units["opennebula"], n)
+	}
+	for zid, via := range map[int]string{0: "fr-fe2", 100: "ge-fe1", 101: "us-fe1"} {
+		z, err := zone.Show(context.Background(), c.MustFrontend(via), zid, local)
+		require.NoError(t, err)
+		assert.NoError(t, z.CheckSync(0), zid)
+		assert.Equal(t, zone.Enabled, z.State, zid)
+	}
+	assert.Empty(t, c.WriteWindows(101), "zone 101 never stopped")
 }

@@ -38,6 +38,7 @@ func (f optionFunc) apply(o *options) error { return f(o) }
 type options struct {
 	kit         []nebula.Option
 	hypervisors bool
+	coordinated bool
 }
 
 func defaults() options {
@@ -127,4 +128,12 @@ func WithMinFree(bytes int64) Option { return shared(nebula.WithMinFree(bytes)) 
 // hypervisors after the front-ends (default true).
 func WithHypervisors(on bool) Option {
 	return optionFunc(func(o *options) error { o.hypervisors = on; return nil })
+}
+
+// WithCoordinated makes a patch upgrade (no change of the shared database
+// version) use the coordinated procedure too, every zone disabled and
+// stopped together, instead of upgrading each zone on its own (default
+// false).
+func WithCoordinated(on bool) Option {
+	return optionFunc(func(o *options) error { o.coordinated = on; return nil })
 }

@@ -142,6 +142,10 @@ const (
 	CheckVMs       = nebula.CheckVMs
 	CheckDisk      = nebula.CheckDisk
 	CheckMonitor   = nebula.CheckMonitor
+	// CheckOnecfg records the front-ends whose onecfg has no status or
+	// upgrade command (Community Edition before 7.0): their onecfg step
+	// skips with the reason.
+	CheckOnecfg = nebula.CheckOnecfg
 )
 
 // Conditions callers branch on (from preflight); test with errors.Is.
@@ -200,8 +204,10 @@ var (
 // Preflight: SSH reachable, versions consistent and the upgrade allowed
 // (upgrade/path: no downgrade, no skipped minor), one leader (the plan's),
 // zone in sync, no VM in a failure state, disk space for the backups,
-// MONITOR_ADDRESS set to the VIP on every HA front-end. On a
-// resumed run the checks of a live zone are not applied.
+// MONITOR_ADDRESS set to the VIP on every HA front-end, and which
+// front-ends' onecfg lacks status/upgrade (CheckOnecfg: their onecfg step
+// skips, or initialises onecfg once 7.0 brings it). On a resumed run the
+// checks of a live zone are not applied.
 //
 // Before PointOfNoReturn a failure rolls back: packages pinned back to
 // their old versions from the old repository, databases restored from
@@ -326,6 +332,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			k.CheckNoFailedVMs(leader),
 			k.CheckDiskSpace(z, k.MinFree()),
 			k.CheckMonitorAddress(z),
+			k.CheckOnecfg(z),
 		)
 	return p, p.Validate()
 }

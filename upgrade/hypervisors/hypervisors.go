@@ -25,6 +25,18 @@ type (
 	Repository = nebula.Repository
 )
 
+// ErrFrontendsBehind: a front-end runs an older release than the target;
+// Plan's first preflight check (CheckFrontends) refuses to run the nodes
+// ahead of the front-ends. The error is a *FrontendsBehindError.
+var ErrFrontendsBehind = nebula.ErrFrontendsBehind
+
+// FrontendsBehindError lists the front-ends older than the target.
+type FrontendsBehindError = nebula.FrontendsBehindError
+
+// CheckFrontends is the preflight check that every front-end of the zone
+// already runs the target release.
+const CheckFrontends = nebula.CheckFrontends
+
 // Option configures the plan; the same options serve upgrade/ha.
 type Option = nebula.Option
 
@@ -107,6 +119,12 @@ func node(k *nebula.Kit, zoneID int, via string) (upgrade.Node, error) {
 // recorded and disabled, the hypervisors in batches, then every host back
 // to its recorded state. The front-end used is the zone's leader
 // (WithLeader, default the first front-end).
+//
+// Preflight checks first that every front-end runs the target release
+// (CheckFrontends): nodes must never run ahead of the front-ends, so a
+// front-end still on an older release stops the plan before any change
+// (*FrontendsBehindError); then the hosts are reachable and no VM is in a
+// failure state.
 func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	k, err := nebula.New(inv, opts...)
 	if err != nil {
@@ -130,6 +148,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 		hv,
 		k.RestoreHosts(StepHostsRestore, z, via),
 	).WithPreflight(
+		k.CheckFrontendsAtTarget(z),
 		k.CheckReachableHosts(inv.Hosts()),
 		k.CheckNoFailedVMs(via),
 	).WithSecrets(k.Secrets()...)

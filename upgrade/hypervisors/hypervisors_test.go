@@ -11,6 +11,7 @@ import (
 	"github.com/upgradekit/upgradekit/host"
 	"github.com/upgradekit/upgradekit/sim"
 	"github.com/upgradekit/upgradekit/system"
+	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
 	"github.com/upgradekit/upgradekit/upgrade/hypervisors"
 	"github.com/upgradekit/upgradekit/upgrade/internal/nebula/nebulatest"
@@ -20,11 +21,59 @@ func setup(t *testing.T, opts ...hypervisors.Option) (*sim.Cloud, *upgrade.Plan)
 	t.Helper()
 	c, err := sim.HA(3, "7.4.0")
 	require.NoError(t, err)
+	upgradeFrontends(t, c)
 	inv, err := nebulatest.Inventory(c, "7.4.1")
 	require.NoError(t, err)
 	p, err := hypervisors.Plan(inv, append(nebulatest.Options(c), opts...)...)
 	require.NoError(t, err)
 	return c, p
+}
+
+// upgradeFrontends moves every front-end's packages to the repository's
+// newest 7.4 release (7.4.1; the database version stays 7.4.0), as the
+// front-end part of an upgrade would, so that the hypervisors may follow.
+func upgradeFrontends(t *testing.T, c *sim.Cloud) {
+	t.Helper()
+	for _, fe := range c.Frontends() {
+		res, err := c.MustFrontend(fe).Run(context.Background(),
+			transport.Command{Path: "apt-get", Args: []string{"install", "-y", "--only-upgrade", "opennebula"}, Sudo: true})
+		require.NoError(t, err)
+		require.Equal(t, 0, res.ExitCode, "%s: %s", fe, res.Stderr)
+		st, err := c.Status(fe)
+		require.NoError(t, err)
+		require.Equal(t, "7.4.1", st.Version, fe)
+	}
+}
+
+// TestRefusesNodesAheadOfFrontends: with the front-ends still at 7.4.0,
+// upgrading the hypervisors to 7.4.1 is refused by the first preflight
+// check, before anything changed.
+func TestRefusesNodesAheadOfFrontends(t *testing.T) {
+	t.Parallel()
+	c, err := sim.HA(3, "7.4.0")
+	require.NoError(t, err)
+	inv, err := nebulatest.Inventory(c, "7.4.1")
+	require.NoError(t, err)
+	p, err := hypervisors.Plan(inv, nebulatest.Options(c)...)
+	require.NoError(t, err)
+	before := states(t, c)
+	r, err := upgrade.NewRunner(p, nebulatest.RunnerOptions(c)...)
+	require.NoError(t, err)
+	rep, err := r.Run(context.Background())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, hypervisors.ErrFrontendsBehind)
+	fb, ok := errors.AsType[*hypervisors.FrontendsBehindError](err)
+	require.True(t, ok, "%v", err)
+	assert.Len(t, fb.Behind, 3)
+	assert.Equal(t, "7.4.0", fb.Behind["fe1"].String())
+	require.NotEmpty(t, rep.Preflight)
+	assert.Equal(t, hypervisors.CheckFrontends, rep.Preflight[0].Name, "checked first")
+	for _, h := range c.Hypervisors() {
+		st, err := c.Status(h)
+		require.NoError(t, err)
+		assert.Equal(t, "7.4.0", st.Version, h)
+	}
+	assert.Equal(t, before, states(t, c), "no host touched")
 }
 
 func states(t *testing.T, c *sim.Cloud) map[string]host.State {
@@ -55,8 +104,8 @@ func TestPlanUpgradesEveryHypervisor(t *testing.T) {
 	hosts, err := host.List(context.Background(), c.MustFrontend("fe1"))
 	require.NoError(t, err)
 	for _, h := range hosts {
-		// onehost sync copies the front-end's remotes, still 7.4.0 here.
-		assert.Equal(t, "7.4.0", h.Version, "%s synced", h.Name)
+		// onehost sync copies the front-end's remotes, 7.4.1 here.
+		assert.Equal(t, "7.4.1", h.Version, "%s synced", h.Name)
 	}
 	var n int
 	for _, h := range rep.Hosts {

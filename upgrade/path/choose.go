@@ -15,7 +15,10 @@ const (
 	None Procedure = iota
 	// Rolling: a patch upgrade inside one minor series; the database
 	// version does not change, so the nodes of an HA cluster can be
-	// upgraded one at a time while the others keep a majority (FACTS §7).
+	// upgraded one at a time while the others keep a majority, as
+	// OpenNebula's 6.2-era minor-upgrade guide does (upgrading_minor.rst
+	// in OpenNebula/docs, branch one-6.2; upgrade/rolling explains its
+	// order), and each zone of a federation on its own.
 	Rolling
 	// Full: a minor or major upgrade; the database version changes, so
 	// the whole zone is stopped, the leader's database is upgraded and

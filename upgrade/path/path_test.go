@@ -19,6 +19,11 @@ func TestChoose(t *testing.T) {
 		via               []string
 	}{
 		{"patch", "7.4.0", "7.4.1", DBVersions{}, Rolling, nil, nil},
+		{"hotfix", "6.10.0", "6.10.0.1-1", DBVersions{"6.10.0", "6.10.0"}, Rolling, nil, nil},
+		{"from hotfix", "6.10.0.1-1", "6.10.1", DBVersions{}, Rolling, nil, nil},
+		{"minor from hotfix", "6.10.0.1", "7.0.0", DBVersions{}, Full, nil, nil},
+		{"hotfix same", "6.8.0.1", "6.8.0.1", DBVersions{"6.8.0", "6.8.0"}, None, nil, nil},
+		{"hotfix downgrade", "6.10.0.1", "6.10.0", DBVersions{}, 0, ErrDowngrade, nil},
 		{"patch with db", "7.4.0", "7.4.1", DBVersions{"7.4.0", "7.4.0"}, Rolling, nil, nil},
 		{"minor", "7.2.0", "7.4.1", DBVersions{"7.2.0", "7.2.0"}, Full, nil, nil},
 		{"minor from patch", "7.2.1", "7.4.0", DBVersions{}, Full, nil, nil},
@@ -64,21 +69,27 @@ func TestChoose(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"7.4.1": "7.4.1", "7.4": "7.4.0", "1:7.4.1-1": "7.4.1", "6.10.3-1.el9": "6.10.3", "7.4.1+dfsg": "7.4.1"} {
+	for in, want := range map[string]string{"7.4.1": "7.4.1", "7.4": "7.4.0", "1:7.4.1-1": "7.4.1", "6.10.3-1.el9": "6.10.3", "7.4.1+dfsg": "7.4.1",
+		"6.10.0.1-1": "6.10.0.1", "6.8.0.1": "6.8.0.1", "1:6.0.0.3-1.el8": "6.0.0.3", "6.10.0.0": "6.10.0"} {
 		v, err := Parse(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, v.String(), in)
 	}
-	for _, in := range []string{"", "7", "7.x.1", "7.4.1.2", "-1.2.3", "7..1"} {
+	for _, in := range []string{"", "7", "7.x.1", "7.4.1.2.3", "-1.2.3", "7..1", "6.10.0."} {
 		_, err := Parse(in)
 		assert.ErrorIs(t, err, ErrInvalidVersion, in)
 	}
 	assert.Equal(t, "7.4.0", DBVersion(MustParse("7.4.1")).String())
 	assert.Equal(t, -1, MustParse("6.10.0").Compare(MustParse("7.0.0")))
+	// Hotfix releases sort between their base and the next patch release.
+	assert.Equal(t, -1, MustParse("6.10.0").Compare(MustParse("6.10.0.1")))
+	assert.Equal(t, -1, MustParse("6.10.0.1").Compare(MustParse("6.10.1")))
+	assert.Equal(t, 1, MustParse("6.10.0.2").Compare(MustParse("6.10.0.1")))
+	assert.Equal(t, "6.10.0", DBVersion(MustParse("6.10.0.1")).String())
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"7.4.1", "1:7.4.1-1", "6.10", "x"} {
+	for _, s := range []string{"7.4.1", "1:7.4.1-1", "6.10", "x", "6.10.0.1-1", "6.8.0.1", "7.4.1.2.3"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -89,6 +100,10 @@ func FuzzParse(f *testing.F) {
 		again, err := Parse(v.String())
 		if err != nil || again != v {
 			t.Fatalf("%q → %v → %v, %v", s, v, again, err)
+		}
+		// Ordering is total and consistent with the string form.
+		if v.Compare(again) != 0 || v.Series().Compare(v) > 0 {
+			t.Fatalf("%v: inconsistent order", v)
 		}
 	})
 }

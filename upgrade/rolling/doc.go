@@ -2,7 +2,8 @@
 // whole cluster, in two ways:
 //
 //   - Plan: the rolling patch upgrade. A patch release keeps the database
-//     version (FACTS §7), so the front-ends are upgraded one at a time —
+//     version (src/onedb/database_schema.rb LATEST_DB_VERSION moves only
+//     with minor releases), so the front-ends are upgraded one at a time —
 //     stop, repository, packages, onecfg upgrade, start, wait until it is
 //     a follower in sync — followers first, the leader last after a
 //     leadership handoff (its oned stops, the others elect a new leader).
@@ -23,6 +24,44 @@
 //     server-add` → ID read back → SERVER_ID in its oned.conf → start →
 //     `onezone server-reset` → a harmless replicated write that sends it
 //     server-add's own record), one at a time, until it is in sync.
+//
+// # Order: followers first, the leader last
+//
+// OpenNebula does document a node-by-node upgrade for releases that keep
+// the database version: the 6.2-era minor-upgrade guide
+// (OpenNebula/docs, branch one-6.2,
+// source/intro_release_notes/upgrades/upgrading_minor.rst, "High
+// Availability") upgrades the current leader first, "so there is a new
+// election", then continues with whichever server leads. Plan upgrades the
+// followers first and the leader last instead, because of what the source
+// allows while two releases share a zone:
+//
+//   - oned's start-up check compares only the database versions with the
+//     code's shared and local database versions
+//     (SystemDB::check_db_version, src/nebula/SystemDB.cc, called from
+//     src/nebula/Nebula.cc), never the release, so either order starts;
+//   - Raft replication carries raw SQL and no version at all: the
+//     one.zone.replicate parameters are leader id, commit, term, index,
+//     term, previous index and term, federation index and the SQL
+//     (ZoneAPI::replicate_log, src/rm/api/ZoneAPI.cc at release-7.4.0), and
+//     a follower executes that SQL as it is (LogDB::apply_log_record,
+//     src/sql/LogDB.cc), so nothing stops an older follower from applying
+//     what a newer leader wrote, bodies with attributes its code does not
+//     know included;
+//   - with the followers first, every record is written by the old leader
+//     and applied by old or new followers (a patch release must read its
+//     predecessor's rows anyway: it starts on the same database), and the
+//     single handoff hands the zone to a new leader whose followers are all
+//     new; leader first makes an old follower the leader for a while and the
+//     next election can put a new leader in front of old followers, the
+//     direction no release promises to support, and it costs one election
+//     per leader upgraded (at least two) instead of one.
+//
+// Both are safe at the database level for a patch release; followers first
+// never replicates from a newer release to an older one and refuses writes
+// for one election only. The same guide upgrades federation zones one by
+// one for such releases ("there is no special step to perform"), which
+// upgrade/federation follows.
 //
 // Both plans run on the upgrade engine: preflight checks, dry-run, the
 // journal (resume after a crash), rollback (RejoinPlan up to the leader's

@@ -234,6 +234,7 @@ func RejoinPlan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			k.CheckZoneInSync(z, leader),
 			k.CheckNoFailedVMs(leader),
 			k.CheckDiskSpace(z, k.MinFree()),
+			k.CheckOnecfg(z),
 		)
 	return p, p.Validate()
 }

@@ -37,6 +37,10 @@ const (
 	CheckLeader    = nebula.CheckLeader
 	CheckInSync    = nebula.CheckInSync
 	CheckDisk      = nebula.CheckDisk
+	// CheckOnecfg records the front-ends whose onecfg has no status or
+	// upgrade command (Community Edition before 7.0): their onecfg step
+	// skips with the reason.
+	CheckOnecfg = nebula.CheckOnecfg
 	// CheckPath asks upgrade/path whether the upgrade is a rolling one
 	// (Plan) or any allowed one (RejoinPlan).
 	CheckPath = "path"
@@ -52,8 +56,10 @@ const MinRollingNodes = 3
 
 // Plan returns the rolling patch upgrade of the inventory's zone (exactly
 // one HA zone of 3 or more front-ends) to inv.Target: the database
-// version does not change (FACTS §7), so the front-ends are upgraded one
-// at a time while the others keep a majority and the API keeps serving.
+// version does not change, so the front-ends are upgraded one at a time
+// while the others keep a majority and the API keeps serving; followers
+// first, the leader last (see the package documentation for why not the
+// leader first as the 6.2-era minor-upgrade guide does).
 //
 //	nodes/<f>/ready          zone in sync before touching f (a majority stands)
 //	nodes/<f>/stop           every OpenNebula service of f stopped, verified
@@ -76,7 +82,7 @@ const MinRollingNodes = 3
 // reachable, releases consistent, the path is a patch upgrade
 // (upgrade/path, else *PathError), the live zone has 3 or more servers,
 // all in sync (majority), one leader (the plan's), zone in sync, disk
-// space. A cluster of fewer than 3 front-ends is refused with a
+// space, onecfg's commands (CheckOnecfg). A cluster of fewer than 3 front-ends is refused with a
 // *MajorityError: use upgrade/ha (or RejoinPlan for 2).
 //
 // There is no point of no return: the database is never changed, so a
@@ -127,6 +133,7 @@ func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 			k.CheckOneLeader(z, leader),
 			k.CheckZoneInSync(z, leader),
 			k.CheckDiskSpace(z, k.MinFree()),
+			k.CheckOnecfg(z),
 		)
 	return p, p.Validate()
 }

@@ -252,3 +252,36 @@ func TestRollingPreflightNeedsEveryServer(t *testing.T) {
 		assert.NotEqual(t, sim.EventPackage, e.Kind)
 	}
 }
+
+// TestRollingHotfixRelease upgrades a Community Edition cluster to a
+// four-part hotfix release (6.10.0 → 6.10.0.1, a real tag whose oned
+// reports code_version() "6.10.0.1" and keeps database version 6.10.0): a
+// patch upgrade, rolled.
+func TestRollingHotfixRelease(t *testing.T) {
+	t.Parallel()
+	c, err := sim.HA(3, "6.10.0", sim.WithRepo("6.10.0", "6.10.0.1", "7.0.0"))
+	require.NoError(t, err)
+	p, err := rolling.Plan(haInventory(3, "6.10.0.1-1"), simOpts(c)...)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), t, c, p, &upgrade.MemoryStore{})
+	require.NoError(t, err)
+	// Community Edition 6.10's onecfg has no status/upgrade command: the
+	// onecfg steps skip with the reason instead of reading its help as
+	// "no updates available".
+	for _, n := range []string{"fe1", "fe2", "fe3"} {
+		s, ok := stepReport(rep, "nodes/"+n+"/onecfg")
+		require.True(t, ok, n)
+		assert.Equal(t, upgrade.StatusSkipped, s.Status, n)
+		assert.Contains(t, s.Reason, "Community Edition before 7.0", n)
+	}
+	for _, n := range []string{"fe1", "fe2", "fe3"} {
+		st := status(t, c, n)
+		assert.Equal(t, "6.10.0.1", st.Version, n)
+		assert.Equal(t, "6.10.0", st.DBLocal, n)
+		assert.Equal(t, "active", st.Units["opennebula"], n)
+	}
+	for _, h := range []string{"kvm1", "kvm2", "kvm3"} {
+		assert.Equal(t, "6.10.0.1", status(t, c, h).Version, h)
+	}
+	inSync(t, c, "fe2")
+}

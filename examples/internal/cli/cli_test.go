@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -154,4 +155,26 @@ func TestLeaderFromJournal(t *testing.T) {
 	assert.Equal(t, "fe2", l)
 	_, err = LeaderFromJournal(filepath.Join(t.TempDir(), "none"), inv.Zones[0], build)
 	assert.Error(t, err)
+}
+
+func TestDirectionFlag(t *testing.T) {
+	t.Parallel()
+	journal := filepath.Join(t.TempDir(), "j")
+	require.NoError(t, os.WriteFile(journal, nil, 0o600))
+	for _, tc := range []struct {
+		f  Flags
+		ok bool
+	}{
+		{Flags{Inventory: "i", Concurrency: 1, Journal: journal, Resume: true, Direction: "backward"}, true},
+		{Flags{Inventory: "i", Concurrency: 1, Journal: journal, Resume: true, Direction: "forward"}, true},
+		{Flags{Inventory: "i", Concurrency: 1, Journal: journal, Resume: true, Direction: "back"}, false},
+		{Flags{Inventory: "i", Concurrency: 1, Journal: journal + "-none", Direction: "forward"}, false},
+	} {
+		err := tc.f.Check()
+		if tc.ok {
+			assert.NoError(t, err, "%+v", tc.f)
+		} else {
+			assert.ErrorIs(t, err, ErrUsage, "%+v", tc.f)
+		}
+	}
 }

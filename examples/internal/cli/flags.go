@@ -41,6 +41,9 @@ type Flags struct {
 	Concurrency int
 	NoCanary    bool
 	Budget      int
+	// Direction, with --resume, overrides the journal's direction
+	// (upgrade.WithDirection): "forward" or "backward".
+	Direction string
 }
 
 // Register defines the flags on fs; journal is the default journal path.
@@ -59,6 +62,7 @@ func (f *Flags) Register(fs *flag.FlagSet, journal string) {
 	fs.IntVar(&f.Concurrency, "concurrency", 5, "hypervisors upgraded at once")
 	fs.BoolVar(&f.NoCanary, "no-canary", false, "do not upgrade the first hypervisor alone first")
 	fs.IntVar(&f.Budget, "failure-budget", 1, "hypervisor failures after which no new one starts")
+	fs.StringVar(&f.Direction, "direction", "", "with --resume: `forward` or backward; default: the journal's (backward while a rollback is unfinished, else forward)")
 }
 
 // Check validates flag combinations; errors match ErrUsage.
@@ -77,6 +81,9 @@ func (f *Flags) Check() error {
 	}
 	if (f.BreakLock || f.ForceBreak) && !f.Resume {
 		return fmt.Errorf("%w: --break-lock and --force-break-lock go with --resume", ErrUsage)
+	}
+	if f.Direction != "" && (!f.Resume || f.Direction != upgrade.DirForward && f.Direction != upgrade.DirBackward) {
+		return fmt.Errorf("%w: --direction is forward or backward, with --resume", ErrUsage)
 	}
 	if f.Simulate && f.Resume {
 		return fmt.Errorf("%w: --resume: the simulated cloud lives in memory, there is nothing to resume", ErrUsage)

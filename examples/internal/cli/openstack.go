@@ -48,13 +48,37 @@ import (
 // database dumps run there. A node listed under several roles (a
 // controller that is also the network node) is one host.
 type OpenStackFile struct {
-	Family      string     `yaml:"family"`
-	Repository  RepoFile   `yaml:"repository"`
-	BackupDir   string     `yaml:"backup_dir"`
-	SSH         SSHFile    `yaml:"ssh"`
-	Controllers []NodeFile `yaml:"controllers"`
-	Networks    []NodeFile `yaml:"networks"`
-	Computes    []NodeFile `yaml:"computes"`
+	Family string `yaml:"family"`
+	// Target is the release series to upgrade to ("2024.1"); the
+	// preflight refuses jumps the SLURP rules do not allow.
+	Target      string          `yaml:"target"`
+	Database    OpenStackDBFile `yaml:"database"`
+	Repository  RepoFile        `yaml:"repository"`
+	BackupDir   string          `yaml:"backup_dir"`
+	SSH         SSHFile         `yaml:"ssh"`
+	Controllers []NodeFile      `yaml:"controllers"`
+	Networks    []NodeFile      `yaml:"networks"`
+	Computes    []NodeFile      `yaml:"computes"`
+}
+
+// OpenStackDBFile says how the SQL client and mysqldump on the primary reach the
+// database server: TLS with a CA and/or a client certificate, or
+// tls: false for a server without TLS (MariaDB 11 clients otherwise
+// refuse it). Paths are on the primary.
+type OpenStackDBFile struct {
+	TLS  *bool  `yaml:"tls"`
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// ToolOptions returns the openstack options the file asks for.
+func (f OpenStackFile) ToolOptions() []openstack.Option {
+	d := f.Database
+	if d.TLS == nil && d.CA == "" && d.Cert == "" {
+		return nil
+	}
+	return []openstack.Option{openstack.WithDBTLS(openstack.DBTLS{CA: d.CA, Cert: d.Cert, Key: d.Key, Disable: d.TLS != nil && !*d.TLS})}
 }
 
 // NodeFile is one node of an OpenStack inventory.
@@ -97,6 +121,7 @@ func (f OpenStackFile) Inventory() (controlplane.Inventory, error) {
 	inv := controlplane.Inventory{
 		Family:    openstack.Family(strings.ToLower(f.Family)),
 		BackupDir: f.BackupDir,
+		Target:    f.Target,
 		Repository: system.Repo{Name: f.Repository.Name, URL: f.Repository.URL, Token: tok, Suite: f.Repository.Suite,
 			Components: f.Repository.Components, KeyURL: f.Repository.KeyURL, Deb822: f.Repository.Deb822},
 	}
@@ -192,6 +217,7 @@ func SimulateOpenStack(opts ...ossim.Option) (*OpenStackSimulation, error) {
 	}
 	inv := controlplane.Inventory{
 		Controllers: top.Controllers, Networks: top.Networks, Computes: top.Computes, Family: openstack.Debian,
+		Target: "2023.1",
 		Repository: system.Repo{Name: "openstack-antelope", URL: "http://osbpo.debian.net/debian",
 			Suite: "bookworm-antelope-backports", Components: []string{"main"}},
 	}

@@ -54,3 +54,23 @@ func TestSimulateOpenStack(t *testing.T) {
 	assert.Equal(t, "ctl1", s.Inventory.Controllers[0])
 	assert.NotEmpty(t, s.RunnerOptions)
 }
+
+func TestOpenStackInventoryTargetAndTLS(t *testing.T) {
+	t.Parallel()
+	f, err := cli.ParseOpenStackFile([]byte(`target: "2024.1"
+database: {ca: /etc/mysql/ca.pem}
+controllers: [{name: ctl1}]
+`))
+	require.NoError(t, err)
+	inv, err := f.Inventory()
+	require.NoError(t, err)
+	assert.Equal(t, "2024.1", inv.Target)
+	assert.Len(t, f.ToolOptions(), 1)
+
+	f, err = cli.ParseOpenStackFile([]byte("database: {tls: false}\ncontrollers: [{name: ctl1}]\n"))
+	require.NoError(t, err)
+	assert.Len(t, f.ToolOptions(), 1, "the explicit opt-out")
+	f, err = cli.ParseOpenStackFile([]byte("controllers: [{name: ctl1}]\n"))
+	require.NoError(t, err)
+	assert.Empty(t, f.ToolOptions(), "the clients' defaults")
+}

@@ -210,6 +210,9 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 		}
 		opts = append(opts, upgrade.WithLocker(lock))
 	}
+	if f.Direction != "" {
+		opts = append(opts, upgrade.WithDirection(f.Direction))
+	}
 	opts = append(opts, upgrade.WithObserver(f.Observer(stdout)))
 	runner, err := upgrade.NewRunner(r.Plan, opts...)
 	if err != nil {
@@ -240,6 +243,8 @@ func Execute(ctx context.Context, f *Flags, r Run, stdout, stderr io.Writer) (in
 		fmt.Fprintf(stderr, "%s: %s\n", r.Name, r.Advice(runErr))
 	case code == ExitResume && r.ResumeHint:
 		fmt.Fprintf(stderr, "%s: fix the cause, then run again with --resume --journal %s\n", r.Name, f.Journal)
+	case errors.Is(runErr, upgrade.ErrRollbackResumed):
+		fmt.Fprintf(stderr, "%s: the rollback is finished; run again with --resume --journal %s to upgrade from the start\n", r.Name, f.Journal)
 	}
 	return code, runErr
 }

@@ -116,7 +116,35 @@ func (k *Kit) DisableHosts(name string, z Zone, via string) upgrade.Step {
 			s.Output("stdout", fmt.Sprintf("disabling hosts %v", ids))
 			return host.Disable(ctx, t, ids, k.hostOpts()...)
 		}).CheckWith(Idempotent).RollbackWith(func(ctx context.Context, s *upgrade.State) error {
+		// The undos before this one started oned again on the front-ends:
+		// its API answers once the zone has elected a leader, which takes
+		// an election timeout (seconds) after the restart.
+		if _, ok := key.Get(s); ok {
+			if err := k.waitHostAPI(ctx, s, via); err != nil {
+				return err
+			}
+		}
 		return k.restoreHosts(ctx, s, z, via)
+	})
+}
+
+// waitHostAPI waits until `onehost list` answers on front-end via: a
+// non-zero exit (no leader yet, oned starting) is waited out, a transport
+// failure is not.
+func (k *Kit) waitHostAPI(ctx context.Context, s *upgrade.State, via string) error {
+	t, n, err := Node(s, via)
+	if err != nil {
+		return err
+	}
+	return k.poll(ctx, s, "OpenNebula API on "+n, func() (bool, error) {
+		_, err := host.List(ctx, t, k.hostOpts()...)
+		if _, ok := errors.AsType[*transport.ExitError](err); ok {
+			return false, nil
+		}
+		if err != nil {
+			return false, backoff.Permanent(err)
+		}
+		return true, nil
 	})
 }
 

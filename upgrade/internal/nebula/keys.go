@@ -61,3 +61,9 @@ func RepoBackup(node string) upgrade.Key[string] {
 func PackageVersions(node string) upgrade.Key[map[string]string] {
 	return upgrade.NewPersistentKey[map[string]string]("nebula/" + node + "/packages")
 }
+
+// OnecfgMissing is the key of why node's onecfg had no status command
+// before the upgrade ("" when it had one), recorded by CheckOnecfg.
+func OnecfgMissing(node string) upgrade.Key[string] {
+	return upgrade.NewPersistentKey[string]("nebula/" + node + "/onecfg-missing")
+}

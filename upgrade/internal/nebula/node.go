@@ -409,12 +409,32 @@ func (k *Kit) downgrade(ctx context.Context, s *upgrade.State, t transport.Trans
 // operator must run `onecfg init` with the right version (guessing it
 // would skip migrations). Skipped when the target is installed and onecfg
 // is clean. Rollback is BackupConfig's (OnecfgState is backed up there).
+//
+// Where the preflight check CheckOnecfg found no `onecfg status` (the
+// Community Edition before 7.0, OnecfgMissing), the step skips with the
+// reason while the installed onecfg still has none; when the new release
+// brings it (7.0 ships onecfg in the main package) without any state, it
+// first runs `onecfg init --to <release before the upgrade>`: the
+// configuration files are still the old release's, which is what the
+// state must say for `onecfg upgrade` to migrate them.
 func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 	return Step(name, "onecfg upgrade (configuration files to the new release)",
 		onNode(node, func(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 			code, out, exitErr, err := k.onecfgStatus(ctx, t)
 			if err != nil {
 				return err
+			}
+			missing, _ := OnecfgMissing(n).Get(s)
+			if code == onecfgNoStatus {
+				if missing == "" {
+					missing = "the installed onecfg has no status command"
+				}
+				return upgrade.Skip(missing + "; configuration files are left as the packages installed them")
+			}
+			if missing != "" && code == 255 && strings.Contains(out, "Unknown config version") {
+				if code, out, exitErr, err = k.onecfgInit(ctx, s, t, n); err != nil {
+					return err
+				}
 			}
 			switch code {
 			case 0:
@@ -456,6 +476,86 @@ func (k *Kit) UpgradeConfig(name, node string) upgrade.Step {
 	})
 }
 
+// onecfgNoStatus is onecfgStatus's code for an onecfg without a status
+// command.
+const onecfgNoStatus = -2
+
+// CheckOnecfg is the preflight check that records, per front-end, whether
+// onecfg has its status and upgrade commands.
+const CheckOnecfg = "onecfg"
+
+// CheckOnecfg runs `onecfg status` on every front-end of z and records
+// (OnecfgMissing) those where onecfg has no status command, so that the
+// onecfg steps skip with the reason instead of failing once the zone is
+// stopped. OpenNebula's Community Edition ships onecfg with `patch` only
+// before 7.0: src/onecfg/bin/onecfg (release-6.0.0 … release-6.10.5) adds
+// status, init, upgrade, diff and validate from the Enterprise Edition
+// library (`require 'ee'`, LoadError ignored) that install.sh does not
+// install; from release-7.0.0 src/onecfg/lib/ee.rb is part of the source
+// ("OpenNebula 7.0 or newer is distributed with onecfg as part of the main
+// server package", upgrade guide "Start Here"). For an unknown command the
+// CLI parser (src/cli/command_parser.rb `run`) prints "Command 'status'
+// not found" on stderr and its help on stdout, and exits 0, which would
+// otherwise read as "no updates available". A missing onecfg (exit 127)
+// is recorded the same way. Nothing fails here: a resumed run keeps what
+// the first run recorded.
+func (k *Kit) CheckOnecfg(z Zone) upgrade.PreflightCheck {
+	return upgrade.Preflight(CheckOnecfg, func(ctx context.Context, s *upgrade.State) error {
+		for _, f := range z.Frontends {
+			key := OnecfgMissing(f.Name)
+			if _, ok := key.Get(s); ok {
+				continue
+			}
+			if v, ok := KeyStarted.Get(s); ok && v {
+				continue // the packages may have changed: keep "unknown"
+			}
+			t, err := s.HostTransport(f.Name)
+			if err != nil {
+				return err
+			}
+			code, _, _, err := k.onecfgStatus(ctx, t)
+			if err != nil {
+				return fmt.Errorf("%s: onecfg status: %w", f.Name, err)
+			}
+			reason := ""
+			switch code {
+			case onecfgNoStatus:
+				reason = "onecfg has no status/upgrade commands (Community Edition before 7.0 ships `onecfg patch` only)"
+			case 127:
+				reason = "onecfg is not installed"
+			}
+			if reason != "" {
+				s.Output("stdout", f.Name+": "+reason+": the onecfg steps will skip")
+			}
+			if err := key.Set(s, reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// onecfgInit runs `onecfg init --force --to <from>` on n, from being the
+// release installed before the upgrade (PackageVersions), and returns the
+// status after it.
+func (k *Kit) onecfgInit(ctx context.Context, s *upgrade.State, t transport.Transport, n string) (code int, out string, exitErr, err error) {
+	before, _ := PackageVersions(n).Get(s)
+	from, perr := vpath.Parse(before["opennebula"])
+	if perr != nil {
+		return 0, "", nil, fmt.Errorf("%s: onecfg has no state and the release before the upgrade is unknown: %w", n, perr)
+	}
+	cmd := k.root(transport.Cmd("onecfg", "init", "--force", "--to", from.String()))
+	res, err := t.Run(ctx, cmd)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if res.ExitCode != 0 {
+		return 0, "", nil, &OnecfgError{Host: n, Code: res.ExitCode, Output: tail(string(res.Stdout) + string(res.Stderr)), Err: transport.ResultError(cmd, res)}
+	}
+	s.Output("stdout", fmt.Sprintf("onecfg had no state (no onecfg before the upgrade): initialised at %s", from))
+	return k.onecfgStatus(ctx, t)
+}
+
 // OnecfgError reports `onecfg status` or `onecfg upgrade` failing or
 // leaving updates pending.
 type OnecfgError struct {
@@ -477,12 +577,16 @@ func (e *OnecfgError) Error() string {
 }
 
 // onecfgStatus runs `onecfg status`: exit 0 clean, 1 updates pending,
-// 255 error. exitErr is the *transport.ExitError of a non-zero exit.
+// 255 error; onecfgNoStatus when onecfg has no status command (see
+// CheckOnecfg). exitErr is the *transport.ExitError of a non-zero exit.
 func (k *Kit) onecfgStatus(ctx context.Context, t transport.Transport) (code int, out string, exitErr, err error) {
 	cmd := k.root(transport.Query("onecfg", "status"))
 	res, err := t.Run(ctx, cmd)
 	if err != nil {
 		return 0, "", nil, err
+	}
+	if res.ExitCode == 0 && strings.Contains(string(res.Stderr), "Command 'status' not found") {
+		return onecfgNoStatus, tail(string(res.Stderr)), nil, nil
 	}
 	return res.ExitCode, tail(string(res.Stdout) + string(res.Stderr)), transport.ResultError(cmd, res), nil
 }

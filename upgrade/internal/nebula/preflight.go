@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,6 +38,9 @@ var (
 	// ErrMonitorAddress: an HA front-end's monitord.conf does not point
 	// the hypervisors' monitoring at the VIP.
 	ErrMonitorAddress = errors.New("MONITOR_ADDRESS is not the VIP")
+	// ErrFrontendsBehind: a front-end runs an older release than the
+	// hypervisors' target; the nodes would run ahead of the front-ends.
+	ErrFrontendsBehind = errors.New("front-ends older than the hypervisors' target")
 )
 
 // Preflight check names.
@@ -47,7 +52,63 @@ const (
 	CheckVMs       = "no-failed-vms"
 	CheckDisk      = "disk-space"
 	CheckMonitor   = "monitor-address"
+	CheckFrontends = "frontends-at-target"
 )
+
+// FrontendsBehindError lists the front-ends whose opennebula release is
+// older than the target the hypervisors would be upgraded to. It matches
+// ErrFrontendsBehind.
+type FrontendsBehindError struct {
+	Target vpath.Version
+	// Behind maps each such front-end to its installed release.
+	Behind map[string]vpath.Version
+}
+
+func (e *FrontendsBehindError) Error() string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(e.Behind)) {
+		parts = append(parts, fmt.Sprintf("%s runs %s", n, e.Behind[n]))
+	}
+	return fmt.Sprintf("%s: %s; upgrade the front-ends to %s first (the node packages must never be newer than the front-ends)",
+		ErrFrontendsBehind, strings.Join(parts, ", "), e.Target)
+}
+
+// Unwrap returns ErrFrontendsBehind.
+func (e *FrontendsBehindError) Unwrap() error { return ErrFrontendsBehind }
+
+// CheckFrontendsAtTarget checks that every front-end of z already runs
+// the target release (or a newer one): the hypervisors' node packages and
+// the remotes `onehost sync` copies come from the front-end's release, and
+// the upgrade guides always upgrade the front-ends before the nodes
+// (upgrading_single.md steps 11-13 in OpenNebula's docs). A front-end
+// behind is a *FrontendsBehindError; nothing is changed.
+func (k *Kit) CheckFrontendsAtTarget(z Zone) upgrade.PreflightCheck {
+	return upgrade.Preflight(CheckFrontends, func(ctx context.Context, s *upgrade.State) error {
+		behind := map[string]vpath.Version{}
+		var errs []error
+		for _, f := range z.Frontends {
+			t, err := s.HostTransport(f.Name)
+			if err != nil {
+				return err
+			}
+			v, err := k.Release(ctx, t, "opennebula")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
+				continue
+			}
+			if v.Compare(k.target) < 0 {
+				behind[f.Name] = v
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if len(behind) > 0 {
+			return &FrontendsBehindError{Target: k.target, Behind: behind}
+		}
+		return nil
+	})
+}
 
 // MonitordConf is monitord's configuration file.
 const MonitordConf = "/etc/one/monitord.conf"

@@ -71,7 +71,7 @@ func (k *Kit) StopZone(name string, z Zone, leader string) upgrade.Step {
 		var errs []error
 		for i := len(stops) - 1; i >= 0; i-- {
 			if err := stops[i].Rollback(ctx, s); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", order[i], err))
+				errs = append(errs, &transport.HostError{Host: order[i], Err: err})
 			}
 		}
 		if len(errs) > 0 {

@@ -13,6 +13,12 @@
 // to a file when it reaches step boundary k (see Persister), SIGKILLs it
 // there, resumes in process from the same journal and state file, and
 // checks that the upgrade completed and that no step ran twice.
+// RollbackKillMatrix does the same while a run rolls back
+// (DuringRollback: the resume must finish the rollback) and during the
+// resume after a full rollback (AfterRollback); RollbackThenResume and
+// RollbackWithUnreachable check a resume after a rollback and a rollback
+// with a front-end unreachable. The rollback matrices sample their
+// boundaries deterministically unless PROCTEST_FULL=1.
 //
 // Snapshot captures what a run must not lose or change: releases, units,
 // per-table database checksums, host states and the keys of the VM, host

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -74,13 +75,31 @@ const (
 	// upload) of step k took effect, before the step sees its result; a
 	// step without one is killed at the next step boundary instead.
 	MidStep
+	// DuringRollback fails the run at Procedure.RollbackFault and kills
+	// the child when its rollback starts undoing its k-th step (see
+	// RollbackKillMatrix).
+	DuringRollback
+	// AfterRollback fails the run at Procedure.RollbackFault, lets it
+	// roll back, resumes it in the same process with the fault removed
+	// and kills the child at step boundary k of that resume.
+	AfterRollback
+	// MidRollback is DuringRollback killing right after the first
+	// mutating command of the k-th undo took effect, before the undo
+	// sees its result (at the next undo's start when it has none).
+	MidRollback
 )
 
-func (m KillMode) String() string {
-	if m == MidStep {
-		return "mid-step"
+var killModes = [...]string{"boundary", "mid-step", "during-rollback", "after-rollback", "mid-rollback"}
+
+func (m KillMode) String() string { return killModes[m] }
+
+func parseKillMode(s string) KillMode {
+	for i, name := range killModes {
+		if name == s {
+			return KillMode(i)
+		}
 	}
-	return "boundary"
+	return AtBoundary
 }
 
 // child runs procedure name against the cloud saved in $PROCTEST_STATE
@@ -97,10 +116,7 @@ func child(name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", envKillAt, err)
 	}
-	mode := AtBoundary
-	if os.Getenv(envMode) == MidStep.String() {
-		mode = MidStep
-	}
+	mode := parseKillMode(os.Getenv(envMode))
 	c, err := LoadCloud(state)
 	if err != nil {
 		return err
@@ -146,8 +162,53 @@ func child(name string) error {
 		}
 	}
 	store := upgrade.NewFileStore(journal)
-	defer store.Close()
-	_, err = p.Run(context.Background(), c, per.Wrap(Hosts(c)), store, upgrade.WithObserver(obs))
+	defer func() { _ = store.Close() }()
+	ctx := context.Background()
+	switch mode {
+	case DuringRollback, MidRollback:
+		in := NewInjector(p.RollbackFault, FaultExit)
+		if mode == MidRollback {
+			per.afterChange = func(ctx context.Context) {
+				mu.Lock()
+				hit := target != "" && StepOf(ctx) == target
+				mu.Unlock()
+				if hit {
+					kill(target, at)
+				}
+			}
+		}
+		_, err = p.Run(ctx, c, in.Wrap(per.Wrap(Hosts(c))), store, upgrade.WithObserver(func(e upgrade.Event) {
+			in.Observe(e)
+			if e.Kind == upgrade.EventRollbackStarted && e.Step != "" {
+				n++
+				switch {
+				case n == at && mode == MidRollback:
+					mu.Lock()
+					target = e.Step
+					mu.Unlock()
+				case n >= at:
+					kill(e.Step, n)
+				}
+			}
+		}))
+		if _, ok := errors.AsType[*upgrade.PartialError](err); ok {
+			fmt.Fprintln(os.Stdout, noKillLine)
+			return nil
+		}
+		return fmt.Errorf("the run with a fault in %s: %v", p.RollbackFault, err)
+	case AfterRollback:
+		in := NewInjector(p.RollbackFault, FaultExit)
+		_, err = p.Run(ctx, c, in.Wrap(per.Wrap(Hosts(c))), store, upgrade.WithObserver(in.Observe))
+		pe, ok := errors.AsType[*upgrade.PartialError](err)
+		if !ok || pe.RollbackErr != nil {
+			return fmt.Errorf("the run with a fault in %s did not roll back: %v", p.RollbackFault, err)
+		}
+		if err := store.Close(); err != nil {
+			return err
+		}
+		store = upgrade.NewFileStore(journal)
+	}
+	_, err = p.Run(ctx, c, per.Wrap(Hosts(c)), store, upgrade.WithObserver(obs))
 	if err == nil {
 		fmt.Fprintln(os.Stdout, noKillLine)
 	}
@@ -197,9 +258,23 @@ func KillMatrix(t *testing.T, p Procedure, mode KillMode, every int) *KillStats 
 	ref, err := p.NewCloud()
 	require.NoError(t, err)
 	n := 0
+	// Boundaries of steps that skip themselves (upgrade.Skip) in the
+	// uninterrupted run change nothing: a kill there is the kill at the
+	// next boundary, so they are left out.
+	started := map[string]int{}
+	selfSkip := map[int]bool{}
+	var mu sync.Mutex
 	_, err = p.Run(ctx, ref, Hosts(ref), &upgrade.MemoryStore{}, upgrade.WithObserver(func(e upgrade.Event) {
-		if e.Kind == upgrade.EventStepStarted && e.Hosts == 0 {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case e.Kind == upgrade.EventStepStarted && e.Hosts == 0:
 			n++
+			started[e.Step] = n
+		case e.Kind == upgrade.EventStepSkipped:
+			if k, ok := started[e.Step]; ok {
+				selfSkip[k] = true
+			}
 		}
 	}))
 	require.NoError(t, err, "uninterrupted run")
@@ -213,6 +288,9 @@ func KillMatrix(t *testing.T, p Procedure, mode KillMode, every int) *KillStats 
 		every = max(every, 5)
 	}
 	for k := 1; k <= n; k += every {
+		if selfSkip[k] {
+			continue
+		}
 		t.Run(fmt.Sprintf("%s-%02d", mode, k), func(t *testing.T) {
 			t.Parallel()
 			killCase(t, p, k, mode, want, stats)
@@ -232,28 +310,7 @@ func killCase(t *testing.T, p Procedure, k int, mode KillMode, want map[string]m
 	require.NoError(t, err)
 	require.NoError(t, SaveCloud(c, state))
 
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envProc+"="+p.Name, envState+"="+state, envJournal+"="+journal, envKillAt+"="+strconv.Itoa(k), envMode+"="+mode.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	step, noKill, killedAt := "", false, 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), boundaryLine); ok {
-			var at string
-			at, step, _ = strings.Cut(rest, " ")
-			killedAt, _ = strconv.Atoi(at)
-			break
-		}
-		noKill = noKill || sc.Text() == noKillLine
-	}
-	if step != "" {
-		require.NoError(t, cmd.Process.Kill()) // SIGKILL
-	}
-	_ = cmd.Wait()
+	step, killedAt, noKill, stderr := killChild(ctx, t, p, k, mode, state, journal)
 	if noKill && mode == MidStep {
 		t.Skipf("step %d and the steps after it change nothing: no mid-step kill point", k)
 	}
@@ -301,6 +358,36 @@ func killCase(t *testing.T, p Procedure, k int, mode KillMode, want map[string]m
 	stats.ReRun += rerun
 	stats.Confirmed += confirmed
 	stats.mu.Unlock()
+}
+
+// killChild runs p in a child process (TestHelperProcess) on the cloud
+// saved in state with the journal journal, kills it at boundary k of
+// mode and returns the step it was killed in and that step's boundary
+// number, or noKill when the child ended without reaching boundary k.
+func killChild(ctx context.Context, t *testing.T, p Procedure, k int, mode KillMode, state, journal string) (step string, killedAt int, noKill bool, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envProc+"="+p.Name, envState+"="+state, envJournal+"="+journal, envKillAt+"="+strconv.Itoa(k), envMode+"="+mode.String())
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), boundaryLine); ok {
+			var at string
+			at, step, _ = strings.Cut(rest, " ")
+			killedAt, _ = strconv.Atoi(at)
+			break
+		}
+		noKill = noKill || sc.Text() == noKillLine
+	}
+	if step != "" {
+		require.NoError(t, cmd.Process.Kill()) // SIGKILL
+	}
+	_ = cmd.Wait()
+	return step, killedAt, noKill, stderr
 }
 
 // effects counts EffectCommands per node in c's command log.
@@ -474,7 +561,16 @@ func JournalProblems(recs []upgrade.Record, step string) (rerun, confirmed int, 
 			}
 		}
 		switch last {
-		case upgrade.StateDone, upgrade.StateSkipped:
+		case upgrade.StateSkipped:
+			// A skipped step is evaluated again on resume (upgrade's
+			// contract: by its check, or by its Run that skips itself);
+			// it must skip again, changing nothing.
+			again := len(r2) == 1 && r2[0].State == upgrade.StateSkipped ||
+				len(r2) == 2 && r2[0].State == upgrade.StateInProgress && r2[1].State == upgrade.StateSkipped
+			if len(r2) > 0 && !again {
+				problems = append(problems, fmt.Sprintf("%s was skipped before the kill; after it: %v", name, states(r2)))
+			}
+		case upgrade.StateDone:
 			if len(r2) > 0 {
 				problems = append(problems, fmt.Sprintf("%s was %s before the kill and has %d record(s) after", name, last, len(r2)))
 			}

@@ -25,8 +25,9 @@ func HA() Procedure {
 			// files change during the run.
 			return ha.Plan(HAInventory(3, "7.4.1"), nebulatest.Options(c)...)
 		},
-		NoReturn: ha.PointOfNoReturn,
-		To:       "7.4.1", ToDB: "7.4.0",
+		NoReturn:      ha.PointOfNoReturn,
+		RollbackFault: ha.StepLeader + "/onedb-upgrade",
+		To:            "7.4.1", ToDB: "7.4.0",
 	}
 }
 
@@ -39,7 +40,8 @@ func Rolling() Procedure {
 		Plan: func(c *sim.Cloud) (*upgrade.Plan, error) {
 			return rolling.Plan(HAInventory(3, "7.4.1"), rollingOptions(c)...)
 		},
-		To: "7.4.1", ToDB: "7.4.0",
+		RollbackFault: "nodes/fe1/onecfg",
+		To:            "7.4.1", ToDB: "7.4.0",
 	}
 }
 
@@ -54,8 +56,9 @@ func Rejoin() Procedure {
 			// and the resumed plan must be the same plan.
 			return rolling.RejoinPlan(HAInventory(3, "7.4.1"), rollingOptions(c)...)
 		},
-		NoReturn: rolling.RejoinNoReturn,
-		To:       "7.4.1", ToDB: "7.4.0",
+		NoReturn:      rolling.RejoinNoReturn,
+		RollbackFault: "leader/onedb-upgrade",
+		To:            "7.4.1", ToDB: "7.4.0",
 	}
 }
 
@@ -72,14 +75,24 @@ func Federation() Procedure {
 				federation.WithPollInterval(time.Second, 5*time.Second), federation.WithWaitTimeout(5*time.Minute),
 				federation.WithChecksums(nebulatest.Checksums(c)))
 		},
-		NoReturn: federation.PointOfNoReturn(0),
-		To:       "7.4.1", ToDB: "7.4.0",
+		NoReturn:      federation.PointOfNoReturn(0),
+		RollbackFault: "zone-100/leader/onedb-upgrade",
+		To:            "7.4.1", ToDB: "7.4.0",
 	}
+}
+
+// FederationPatch is the federation's patch upgrade (upgrade/federation),
+// 7.4.0 → 7.4.1: each zone on its own, none disabled.
+func FederationPatch() Procedure {
+	p := Federation()
+	p.Name = "federation-patch"
+	p.NewCloud = func() (*sim.Cloud, error) { return sim.Federation("7.4.0") }
+	return p
 }
 
 // ByName returns the procedure named name.
 func ByName(name string) (Procedure, bool) {
-	for _, p := range []Procedure{HA(), Rolling(), Rejoin(), Federation()} {
+	for _, p := range []Procedure{HA(), Rolling(), Rejoin(), Federation(), FederationPatch()} {
 		if p.Name == name {
 			return p, true
 		}

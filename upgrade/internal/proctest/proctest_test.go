@@ -113,6 +113,7 @@ func TestJournalProblems(t *testing.T) {
 	}
 	killed := []upgrade.Record{
 		step("r1", "a", upgrade.StateInProgress, ""), step("r1", "a", upgrade.StateDone, ""),
+		step("r1", "s", upgrade.StateInProgress, ""), step("r1", "s", upgrade.StateSkipped, "not needed"),
 		step("r1", "b", upgrade.StateInProgress, ""),
 	}
 	tests := []struct {
@@ -127,6 +128,12 @@ func TestJournalProblems(t *testing.T) {
 		{name: "done step ran again", resumed: []upgrade.Record{step("r2", "a", upgrade.StateInProgress, ""), step("r2", "a", upgrade.StateDone, ""),
 			step("r2", "b", upgrade.StateDone, "confirmed done by check"), end("r2", upgrade.StateFinished)}, want: "a was done before the kill", conf: 1},
 		{name: "resume unfinished", resumed: []upgrade.Record{step("r2", "b", upgrade.StateInProgress, "")}, want: "did not finish", rerun: 1},
+		{name: "self-skipped step skips again", resumed: []upgrade.Record{step("r2", "s", upgrade.StateInProgress, ""), step("r2", "s", upgrade.StateSkipped, "not needed"),
+			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, rerun: 1},
+		{name: "skipped step confirmed by its check", resumed: []upgrade.Record{step("r2", "s", upgrade.StateSkipped, "already done (check)"),
+			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, rerun: 1},
+		{name: "self-skipped step ran on resume", resumed: []upgrade.Record{step("r2", "s", upgrade.StateInProgress, ""), step("r2", "s", upgrade.StateDone, ""),
+			step("r2", "b", upgrade.StateInProgress, ""), step("r2", "b", upgrade.StateDone, ""), end("r2", upgrade.StateFinished)}, want: "s was skipped before the kill", rerun: 1},
 		{name: "marked done without check", resumed: []upgrade.Record{step("r2", "b", upgrade.StateDone, "marked done by the operator"), end("r2", upgrade.StateFinished)}, want: "b was in progress at the kill"},
 	}
 	for _, tt := range tests {
