@@ -54,32 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-debconf-set-selections <<'PRESEED'
-keystone keystone/configure_db boolean false
-keystone keystone/create-admin-tenant boolean false
-keystone keystone/register-endpoint boolean false
-glance-common glance/configure_db boolean false
-glance-common glance/configure_ksat boolean false
-glance-common glance/configure_rabbit boolean false
-glance-api glance/configure_api-endpoint boolean false
-placement-common placement/configure_db boolean false
-placement-common placement/configure_ksat boolean false
-placement-api placement/configure_api-endpoint boolean false
-nova-common nova/configure_db boolean false
-nova-common nova/configure_ksat boolean false
-nova-common nova/configure_rabbit boolean false
-neutron-common neutron/configure_db boolean false
-neutron-common neutron/configure_ksat boolean false
-neutron-common neutron/configure_rabbit boolean false
-neutron-common neutron/configure_nova boolean false
-cinder-common cinder/configure_db boolean false
-cinder-common cinder/configure_ksat boolean false
-cinder-common cinder/configure_rabbit boolean false
-heat-common heat/configure_db boolean false
-heat-common heat/configure_ksat boolean false
-heat-common heat/configure_rabbit boolean false
-heat-common heat/configure_with_debconf boolean false
-PRESEED
+debconf-set-selections "$(dirname "$0")/openstack-preseed.debconf"
 
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

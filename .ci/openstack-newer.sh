@@ -33,31 +33,9 @@ printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
 chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 trap 'umount "$ROOT/proc" 2>/dev/null || true' EXIT
-# As .ci/openstack-deps.sh: every debconf database/keystone/rabbit question
+# The debconf answers shared with .ci/openstack-deps.sh: every database/keystone/rabbit question
 # answered false, so no maintainer script runs dbconfig-common or db_sync.
-chroot "$ROOT" debconf-set-selections <<'PRESEED'
-keystone keystone/configure_db boolean false
-keystone keystone/create-admin-tenant boolean false
-keystone keystone/register-endpoint boolean false
-glance-common glance/configure_db boolean false
-glance-common glance/configure_ksat boolean false
-glance-common glance/configure_rabbit boolean false
-placement-common placement/configure_db boolean false
-placement-common placement/configure_ksat boolean false
-nova-common nova/configure_db boolean false
-nova-common nova/configure_ksat boolean false
-nova-common nova/configure_rabbit boolean false
-neutron-common neutron/configure_db boolean false
-neutron-common neutron/configure_ksat boolean false
-neutron-common neutron/configure_rabbit boolean false
-neutron-common neutron/configure_nova boolean false
-cinder-common cinder/configure_db boolean false
-cinder-common cinder/configure_ksat boolean false
-cinder-common cinder/configure_rabbit boolean false
-heat-common heat/configure_db boolean false
-heat-common heat/configure_ksat boolean false
-heat-common heat/configure_rabbit boolean false
-PRESEED
+chroot "$ROOT" debconf-set-selections <"$(dirname "$0")/openstack-preseed.debconf"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PKGS
 chroot "$ROOT" dpkg-query -W -f '${Package} ${Version}\n' $PKGS

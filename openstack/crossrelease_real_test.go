@@ -169,6 +169,66 @@ func (e *svcEnv) refusedByOld(t *testing.T, when string) {
 	}
 }
 
+// crossEnv starts a cross-release test of service: the newer release's
+// root (or a skip), and a private environment in parallel with the others.
+func crossEnv(t *testing.T, service string) (string, *svcEnv) {
+	t.Helper()
+	root := newerRoot(t)
+	t.Parallel()
+	return root, newEnv(t, service)
+}
+
+// zedHeads brings e's databases to the installed (Zed) tools' heads with
+// expand/migrate/contract where the service has it, else db sync, plus
+// opts, and requires the revision tables to say every database is there.
+func (e *svcEnv) zedHeads(t *testing.T, opts ...openstack.Option) *openstack.VersionReport {
+	t.Helper()
+	opts = append(slices.Clone(e.opts), opts...)
+	var err error
+	if e.svc.DBUpgrade == openstack.ExpandContract {
+		_, err = openstack.ExpandMigrateContract(ctxT(t), e.t, e.svc, opts...)
+	} else {
+		_, err = openstack.DBSync(ctxT(t), e.t, e.svc, opts...)
+	}
+	require.NoError(t, err)
+	zed := e.agree(t, e.opts, "Zed head")
+	for _, d := range zed.Databases {
+		require.True(t, d.AtHead, d.Database.Name)
+	}
+	return zed
+}
+
+// newerBefore points the primitives at the newer release in root and
+// asserts, before any upgrade, that they agree with the revision tables
+// and that the root's package version matches version (a regexp).
+func (e *svcEnv) newerBefore(t *testing.T, root, version string) ([]openstack.Option, *openstack.VersionReport) {
+	t.Helper()
+	newer := e.newerOpts(t, root)
+	vr := e.agree(t, newer, "before")
+	assert.Regexp(t, version, vr.Version)
+	return newer, vr
+}
+
+// newerAfter asserts, after the upgrade, that the library agrees with the
+// revision tables, every database is at the newer tools' heads, and every
+// entry point refuses the old tools.
+func (e *svcEnv) newerAfter(t *testing.T, newer []openstack.Option) {
+	t.Helper()
+	vr := e.agree(t, newer, "after")
+	for _, d := range vr.Databases {
+		assert.True(t, d.AtHead, d.Database.Name)
+	}
+	e.refusedByOld(t, "after")
+}
+
+// schemaCheck runs the schema check of the tools opts point at.
+func schemaCheck(t *testing.T, e *svcEnv, opts []openstack.Option) openstack.ToolCheckResult {
+	t.Helper()
+	chk, err := openstack.SchemaCheck(ctxT(t), e.t, e.svc, opts...)
+	require.NoError(t, err)
+	return chk
+}
+
 // checkNewer runs the newer release's upgrade check and returns its
 // report; the exit code is the report's code.
 func checkNewer(t *testing.T, e *svcEnv, opts []openstack.Option) *openstack.UpgradeCheckReport {
@@ -180,21 +240,13 @@ func checkNewer(t *testing.T, e *svcEnv, opts []openstack.Option) *openstack.Upg
 }
 
 func TestCrossReleaseKeystoneReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "keystone")
+	root, e := crossEnv(t, "keystone")
 	ctx := ctxT(t)
-	_, err := openstack.ExpandMigrateContract(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	zed := e.agree(t, e.opts, "Zed head")
-	require.True(t, zed.Databases[0].AtHead)
+	e.zedHeads(t)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^2:27\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^2:27\.`)
 	assert.False(t, vr.Databases[0].AtHead)
-	chk, err := openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
+	chk := schemaCheck(t, e, newer)
 	t.Logf("keystone 27 db_sync --check before the upgrade: exit %d (%s)", chk.Code, chk.Meaning)
 
 	// Expand (migrate is a no-op since Zed): the new expand head, the old
@@ -209,20 +261,15 @@ func TestCrossReleaseKeystoneReal(t *testing.T) {
 	assert.Contains(t, rep.After.Schema.Revisions, rep.ExpandHead)
 	e.agree(t, newer, "during")
 	e.refusedByOld(t, "during")
-	chk, err = openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
+	chk = schemaCheck(t, e, newer)
 	t.Logf("keystone 27 db_sync --check between expand and contract: exit %d (%s)", chk.Code, chk.Meaning)
 
 	rep, err = openstack.ExpandMigrateContract(ctx, e.t, e.svc, append(slices.Clone(newer), openstack.WithPhases(openstack.PhaseContract))...)
 	require.NoError(t, err)
 	assert.True(t, rep.After.AtHead())
 	assert.Equal(t, []string{rep.ContractHead, rep.ExpandHead}, sortedPair(rep.After.Schema.Revisions, rep.ContractHead, rep.ExpandHead))
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
-	chk, err = openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
-	assert.Equal(t, 0, chk.Code)
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
+	assert.Equal(t, 0, schemaCheck(t, e, newer).Code)
 
 	// keystone-status 27 in the root, with key directories there.
 	for _, d := range []string{"fernet-keys", "credential-keys"} {
@@ -255,21 +302,13 @@ func sortedPair(revs []string, a, b string) []string {
 }
 
 func TestCrossReleaseGlanceReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "glance")
+	root, e := crossEnv(t, "glance")
 	ctx := ctxT(t)
-	_, err := openstack.ExpandMigrateContract(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	require.True(t, e.agree(t, e.opts, "Zed head").Databases[0].AtHead)
+	e.zedHeads(t)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^2:30\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^2:30\.`)
 	assert.False(t, vr.Databases[0].AtHead)
-	chk, err := openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
-	assert.Equal(t, 3, chk.Code, "glance 30 db check: expand needed")
+	assert.Equal(t, 3, schemaCheck(t, e, newer).Code, "glance 30 db check: expand needed")
 	uc := checkNewer(t, e, newer)
 	t.Logf("glance 30 upgrade check on the Zed schema: %s", uc.Code)
 
@@ -278,8 +317,7 @@ func TestCrossReleaseGlanceReal(t *testing.T) {
 	assert.Equal(t, 3, rep.Before.ToolCheck)
 	assert.False(t, rep.After.ExpandPending)
 	assert.Equal(t, e.truth(t, "glance", openstack.Alembic), rep.After.Schema.Revisions)
-	chk, err = openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
+	chk := schemaCheck(t, e, newer)
 	assert.Equal(t, rep.After.ToolCheck, chk.Code, "the library's state is the tool's answer")
 	assert.Contains(t, []int{4, 5}, chk.Code, "during: migrate or contract pending")
 	e.agree(t, newer, "during")
@@ -288,30 +326,19 @@ func TestCrossReleaseGlanceReal(t *testing.T) {
 	rep, err = openstack.ExpandMigrateContract(ctx, e.t, e.svc, append(slices.Clone(newer), openstack.WithPhases(openstack.PhaseContract))...)
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.After.ToolCheck)
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
-	chk, err = openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
-	assert.Equal(t, 0, chk.Code)
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
+	assert.Equal(t, 0, schemaCheck(t, e, newer).Code)
 	uc = checkNewer(t, e, newer)
 	assert.True(t, uc.JSON)
 }
 
 func TestCrossReleaseNeutronReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "neutron")
+	root, e := crossEnv(t, "neutron")
 	ctx := ctxT(t)
-	stop := openstack.WithStopServers(func(context.Context) error { return nil })
-	_, err := openstack.ExpandMigrateContract(ctx, e.t, e.svc, append(slices.Clone(e.opts), stop)...)
-	require.NoError(t, err)
-	require.True(t, e.agree(t, e.opts, "Zed head").Databases[0].AtHead)
+	e.zedHeads(t, openstack.WithStopServers(func(context.Context) error { return nil }))
 	tablesZed := e.tableCount(t, "neutron")
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^2:26\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^2:26\.`)
 	assert.False(t, vr.Databases[0].AtHead)
 
 	stopped := 0
@@ -324,9 +351,7 @@ func TestCrossReleaseNeutronReal(t *testing.T) {
 	// plugin tables. The verified backup must come first.
 	t.Logf("neutron 26 expand: %d tables before, %d after", tablesZed, tablesExpand)
 	assert.Less(t, tablesExpand, tablesZed, "neutron's expand drops tables")
-	chk, err := openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
-	assert.Equal(t, rep.After.ToolCheck, chk.Code, "the library's state is has_offline_migrations' answer")
+	assert.Equal(t, rep.After.ToolCheck, schemaCheck(t, e, newer).Code, "the library's state is has_offline_migrations' answer")
 	e.agree(t, newer, "during")
 	e.refusedByOld(t, "during")
 
@@ -335,26 +360,16 @@ func TestCrossReleaseNeutronReal(t *testing.T) {
 	assert.True(t, rep.After.AtHead())
 	assert.Equal(t, 0, rep.After.ToolCheck)
 	t.Logf("neutron 26 contract: servers stopped %d time(s)", stopped)
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
-	chk, err = openstack.SchemaCheck(ctx, e.t, e.svc, newer...)
-	require.NoError(t, err)
-	assert.Equal(t, 0, chk.Code)
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
+	assert.Equal(t, 0, schemaCheck(t, e, newer).Code)
 }
 
 func TestCrossReleasePlacementReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "placement")
+	root, e := crossEnv(t, "placement")
 	ctx := ctxT(t)
-	_, err := openstack.DBSync(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	require.True(t, e.agree(t, e.opts, "Zed head").Databases[0].AtHead)
+	e.zedHeads(t)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^13\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^13\.`)
 	assert.False(t, vr.Databases[0].AtHead)
 	uc := checkNewer(t, e, newer)
 	t.Logf("placement 13 upgrade check on the Zed schema: %s", uc.Code)
@@ -362,9 +377,7 @@ func TestCrossReleasePlacementReal(t *testing.T) {
 	rep, err := openstack.DBSync(ctx, e.t, e.svc, newer...)
 	require.NoError(t, err)
 	assert.Equal(t, e.truth(t, "placement", openstack.Alembic), rep.After[0].Revisions)
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
 	odm, err := openstack.OnlineDataMigrations(ctx, e.t, e.svc, newer...)
 	require.NoError(t, err)
 	assert.Equal(t, 1, odm.Batches)
@@ -373,23 +386,14 @@ func TestCrossReleasePlacementReal(t *testing.T) {
 }
 
 func TestCrossReleaseNovaReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "nova")
+	root, e := crossEnv(t, "nova")
 	ctx := ctxT(t)
 	_, err := openstack.DBSync(ctx, e.t, e.svc, e.opts...)
 	require.NoError(t, err)
 	e.sql(t, "nova_api", fmt.Sprintf("INSERT INTO cell_mappings (uuid, name, transport_url, database_connection, created_at) VALUES ('00000000-0000-0000-0000-000000000000', 'cell0', 'none:///', '%s', NOW())", e.url(srv.Port, "nova_cell0")))
-	_, err = openstack.DBSync(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	zed := e.agree(t, e.opts, "Zed head")
-	for _, d := range zed.Databases {
-		require.True(t, d.AtHead, d.Database.Name)
-	}
+	e.zedHeads(t)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^2:31\.`, vr.Version)
+	newer, _ := e.newerBefore(t, root, `^2:31\.`)
 	uc := checkNewer(t, e, newer)
 	t.Logf("nova 31 upgrade check on the Zed schema: %s", uc.Code)
 
@@ -400,7 +404,7 @@ func TestCrossReleaseNovaReal(t *testing.T) {
 	apiOnly.Sync = [][]string{{"api_db", "sync"}}
 	_, err = openstack.DBSync(ctx, e.t, apiOnly, newer...)
 	require.ErrorIs(t, err, openstack.ErrIncomplete)
-	vr = e.agree(t, newer, "during")
+	vr := e.agree(t, newer, "during")
 	at := map[string]bool{}
 	for _, d := range vr.Databases {
 		at[d.Database.Name] = d.AtHead
@@ -411,11 +415,7 @@ func TestCrossReleaseNovaReal(t *testing.T) {
 	rep, err := openstack.DBSync(ctx, e.t, e.svc, newer...)
 	require.NoError(t, err)
 	require.Len(t, rep.After, 3)
-	vr = e.agree(t, newer, "after")
-	for _, d := range vr.Databases {
-		assert.True(t, d.AtHead, d.Database.Name)
-	}
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
 	odm, err := openstack.OnlineDataMigrations(ctx, e.t, e.svc, append(slices.Clone(newer), openstack.WithBatchSize(50))...)
 	require.NoError(t, err)
 	assert.Empty(t, odm.Pending)
@@ -424,26 +424,18 @@ func TestCrossReleaseNovaReal(t *testing.T) {
 }
 
 func TestCrossReleaseCinderReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "cinder")
+	root, e := crossEnv(t, "cinder")
 	ctx := ctxT(t)
-	_, err := openstack.DBSync(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	require.True(t, e.agree(t, e.opts, "Zed head").Databases[0].AtHead)
+	e.zedHeads(t)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^2:26\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^2:26\.`)
 	assert.False(t, vr.Databases[0].AtHead)
 	uc := checkNewer(t, e, newer)
 	t.Logf("cinder 26 upgrade check on the Zed schema: %s", uc.Code)
 
-	_, err = openstack.DBSync(ctx, e.t, e.svc, newer...)
+	_, err := openstack.DBSync(ctx, e.t, e.svc, newer...)
 	require.NoError(t, err)
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
-	e.refusedByOld(t, "after")
+	e.newerAfter(t, newer)
 	_, err = openstack.OnlineDataMigrations(ctx, e.t, e.svc, append(slices.Clone(newer), openstack.WithBatchSize(50))...)
 	require.NoError(t, err)
 	uc = checkNewer(t, e, newer)
@@ -451,20 +443,13 @@ func TestCrossReleaseCinderReal(t *testing.T) {
 }
 
 func TestCrossReleaseHeatReal(t *testing.T) {
-	root := newerRoot(t)
-	t.Parallel()
-	e := newEnv(t, "heat")
+	root, e := crossEnv(t, "heat")
 	ctx := ctxT(t)
-	_, err := openstack.DBSync(ctx, e.t, e.svc, e.opts...)
-	require.NoError(t, err)
-	zed := e.agree(t, e.opts, "Zed head")
+	zed := e.zedHeads(t)
 	assert.Equal(t, openstack.Migrate, zed.Databases[0].Database.VersionTable, "heat 19 ships sqlalchemy-migrate")
 	assert.Equal(t, []string{"86"}, zed.Databases[0].State.Revisions)
-	require.True(t, zed.Databases[0].AtHead)
 
-	newer := e.newerOpts(t, root)
-	vr := e.agree(t, newer, "before")
-	assert.Regexp(t, `^1:24\.`, vr.Version)
+	newer, vr := e.newerBefore(t, root, `^1:24\.`)
 	assert.Equal(t, openstack.Alembic, vr.Databases[0].Database.VersionTable, "heat 24 ships alembic")
 	assert.Equal(t, []string{"86"}, vr.Databases[0].State.Other)
 	assert.False(t, vr.Databases[0].AtHead)
@@ -474,7 +459,7 @@ func TestCrossReleaseHeatReal(t *testing.T) {
 	// heat 24 would stamp a database short of migrate 86 as complete:
 	// refused before it runs.
 	e.sql(t, "heat", "UPDATE migrate_version SET version = 85")
-	_, err = openstack.DBSync(ctx, e.t, e.svc, newer...)
+	_, err := openstack.DBSync(ctx, e.t, e.svc, newer...)
 	require.ErrorIs(t, err, openstack.ErrUpgradePath)
 	assert.Nil(t, e.truth(t, "heat", openstack.Alembic), "nothing stamped")
 	e.sql(t, "heat", "UPDATE migrate_version SET version = 86")
@@ -484,14 +469,12 @@ func TestCrossReleaseHeatReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"c6214ca60943"}, rep.After[0].Revisions)
 	assert.Equal(t, []string{"86"}, e.truth(t, "heat", openstack.Migrate), "the legacy table stays")
-	vr = e.agree(t, newer, "after")
-	assert.True(t, vr.Databases[0].AtHead)
+	// Old heat tools read only migrate_version, which still says 86: the
+	// alembic revision marks the database as the newer release's.
+	e.newerAfter(t, newer)
 	rep, err = openstack.DBSync(ctx, e.t, e.svc, newer...)
 	require.NoError(t, err)
 	assert.True(t, rep.AlreadyAtHead)
-	// Old heat tools read only migrate_version, which still says 86: the
-	// alembic revision marks the database as the newer release's.
-	e.refusedByOld(t, "after")
 	_, err = openstack.CheckVersions(ctx, e.t, e.svc, e.opts...)
 	var newerErr *openstack.NewerDatabaseError
 	require.True(t, errors.As(err, &newerErr))

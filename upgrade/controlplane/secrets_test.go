@@ -1,25 +1,20 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	ossim "github.com/upgradekit/upgradekit/sim/openstack"
 	"github.com/upgradekit/upgradekit/transport"
 	"github.com/upgradekit/upgradekit/upgrade"
+	"github.com/upgradekit/upgradekit/upgrade/internal/proctest"
 )
 
 // TestSimRepositoryTokenNeverShown prints the repository token on the
@@ -34,8 +29,8 @@ func TestSimRepositoryTokenNeverShown(t *testing.T) {
 	r := newSim(t, topo)
 	r.inv.Repository.Token = transport.NewSecret(tok)
 	require.NoError(t, r.cloud.Inject(ossim.Fault{Node: "ctl1", Argv: []string{"keystone-manage"}, Contains: "--expand", Exit: 1, Stderr: line}))
-	var shown syncBuf
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(&shown), zap.DebugLevel))
+	var shown proctest.LockedBuffer
+	log := proctest.ShownLogger(&shown)
 	journal := filepath.Join(t.TempDir(), "journal")
 	store := upgrade.NewFileStore(journal)
 	hosts := map[string]transport.Transport{}
@@ -53,20 +48,12 @@ func TestSimRepositoryTokenNeverShown(t *testing.T) {
 	require.True(t, ok, "%v", err)
 	require.NotEmpty(t, pe.RolledBack, "the rollback ran")
 	require.NoError(t, store.Close())
-	_ = rep.WriteJSON(&shown)
-	_ = rep.WriteText(&shown)
-	for e := error(err); e != nil; e = errors.Unwrap(e) {
-		fmt.Fprintf(&shown, "%v\n", e)
-	}
+	proctest.ShowRun(&shown, rep, err)
 	b, rerr := os.ReadFile(journal)
 	require.NoError(t, rerr)
 	_, _ = shown.Write(b)
 	require.Positive(t, printed)
-	out := shown.String()
-	if i := strings.Index(out, tok); i >= 0 {
-		t.Errorf("the token leaked (%d times), first here:\n%s", strings.Count(out, tok), out[max(0, i-500):min(len(out), i+100)])
-	}
-	assert.Contains(t, out, "[REDACTED]")
+	proctest.NotShown(t, shown.String(), tok)
 }
 
 // leaky prints line on the standard error of every command.
@@ -95,21 +82,4 @@ func (l leaky) Upload(ctx context.Context, dst string, r io.Reader, opts transpo
 
 func (l leaky) Download(ctx context.Context, src string, w io.Writer, opts transport.FileOptions) (transport.Transfer, error) {
 	return transport.Download(ctx, l.Transport, src, w, opts)
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,6 +20,11 @@
 // with a front-end unreachable. The rollback matrices sample their
 // boundaries deterministically unless PROCTEST_FULL=1.
 //
+// SecretLeaks prints the repository token on every command's output and
+// checks it is shown nowhere; its pieces (LockedBuffer, ShownLogger,
+// ShowRun, NotShown) also serve other procedures' leak tests, such as
+// upgrade/controlplane's.
+//
 // Snapshot captures what a run must not lose or change: releases, units,
 // per-table database checksums, host states and the keys of the VM, host
 // and user rows of every front-end's database.

@@ -93,8 +93,8 @@ func leakCase(t *testing.T, p Procedure, failStep string, failRollback, resume b
 	ctx := context.Background()
 	c, err := p.NewCloud()
 	require.NoError(t, err)
-	var shown lockedBuffer
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(&shown), zap.DebugLevel))
+	var shown LockedBuffer
+	log := ShownLogger(&shown)
 	journal := filepath.Join(t.TempDir(), "journal")
 	store := upgrade.NewFileStore(journal)
 	defer store.Close()
@@ -108,7 +108,7 @@ func leakCase(t *testing.T, p Procedure, failStep string, failRollback, resume b
 		return false
 	}
 	t.Logf("failed in %s: %v", failStep, runErr)
-	showRun(&shown, rep, runErr)
+	ShowRun(&shown, rep, runErr)
 	if failRollback {
 		pe, ok := errors.AsType[*upgrade.PartialError](runErr)
 		require.True(t, ok, "%T: %v", runErr, runErr)
@@ -118,24 +118,36 @@ func leakCase(t *testing.T, p Procedure, failStep string, failRollback, resume b
 		lk.disarm()
 		rep, runErr = p.Run(ctx, c, lk.wrap(Hosts(c)), store, opts...)
 		require.NoError(t, runErr, "resume")
-		showRun(&shown, rep, runErr)
+		ShowRun(&shown, rep, runErr)
 	}
 	require.NoError(t, store.Close())
 	b, err := os.ReadFile(journal)
 	require.NoError(t, err)
 	_, _ = shown.Write(b)
 	require.Positive(t, lk.printed(), "the token was printed")
-	out := shown.String()
-	if i := strings.Index(out, Token); i >= 0 {
-		t.Errorf("the token leaked (%d times), first here:\n%s", strings.Count(out, Token), out[max(0, i-600):min(len(out), i+200)])
-	}
-	assert.Contains(t, out, "[REDACTED]", "the token was masked where the output was shown")
+	NotShown(t, shown.String(), Token)
 	return true
 }
 
-// showRun writes what a run shows: the report as JSON and text, and the
+// ShownLogger returns a debug-level JSON logger writing to w: the runner's
+// log as a leak test reads it.
+func ShownLogger(w io.Writer) *zap.Logger {
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(w), zap.DebugLevel))
+}
+
+// NotShown fails t if secret is anywhere in out (what the runs showed),
+// quoting the first place, and unless out shows it masked as [REDACTED].
+func NotShown(t *testing.T, out, secret string) {
+	t.Helper()
+	if i := strings.Index(out, secret); i >= 0 {
+		t.Errorf("the token leaked (%d times), first here:\n%s", strings.Count(out, secret), out[max(0, i-600):min(len(out), i+200)])
+	}
+	assert.Contains(t, out, "[REDACTED]", "the token was masked where the output was shown")
+}
+
+// ShowRun writes what a run shows: the report as JSON and text, and the
 // text of its error and of every error in that error's tree.
-func showRun(w io.Writer, rep upgrade.Report, err error) {
+func ShowRun(w io.Writer, rep upgrade.Report, err error) {
 	_ = rep.WriteJSON(w)
 	_ = rep.WriteText(w)
 	var walk func(error)
@@ -162,18 +174,20 @@ func showRun(w io.Writer, rep upgrade.Report, err error) {
 	walk(err)
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that many goroutines may write: what the
+// runs show through every channel.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
