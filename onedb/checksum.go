@@ -14,7 +14,7 @@ import (
 )
 
 // Raft-local state that legitimately differs between the servers of one
-// HA zone once they run (FACTS §7): every server keeps and purges its own
+// HA zone once they run (src/raft/RaftManager.cc, src/sql/LogDB.cc in OpenNebula/one): every server keeps and purges its own
 // copy of the replicated log, and stores its own term and vote.
 const (
 	// RaftLogTable is the replicated log, logdb(log_index, term, sqlcmd,

@@ -15,5 +15,5 @@
 // SHA-256 checks and keep its mode and owner; Update and SetServerID are
 // read-modify-write helpers that write only when something changed, e.g.
 // to restore a follower's FEDERATION/SERVER_ID after /etc/one was copied
-// from the leader (FACTS §6.2, §11).
+// from the leader (OpenNebula's HA upgrade guide, upgrading_ha).
 package onedconf

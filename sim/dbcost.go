@@ -11,7 +11,7 @@ import (
 // The cost of onedb's database work grows with the database, and in an
 // HA zone the database is mostly Raft log: up to LOG_RETENTION (250000)
 // records of logdb, each a zlib-compressed, base64-encoded SQL statement
-// (FACTS §7). The simulator keeps only the log index, so it charges each
+// (src/sql/LogDB.cc). The simulator keeps only the log index, so it charges each
 // command for the database a real zone with that index holds:
 // min(log index, LOG_RETENTION) logdb rows of logRowBytes, plus the
 // simulated tables themselves (a simulator dump names the rows it leaves

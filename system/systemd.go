@@ -87,7 +87,7 @@ func (s *System) systemctl(ctx context.Context, t transport.Transport, verb stri
 // Stop runs `systemctl stop -- UNITS...`. Stopping an inactive unit
 // succeeds; a unit that does not exist makes systemctl exit 5 ("Unit ...
 // not loaded"), returned as a *transport.ExitError. Stopping opennebula
-// does not stop the other OpenNebula services (FACTS §5.3): name each.
+// does not stop the other OpenNebula services (share/pkgs/services/systemd/ in OpenNebula/one): name each.
 func (s *System) Stop(ctx context.Context, t transport.Transport, units ...string) error {
 	return s.systemctl(ctx, t, "stop", units...)
 }

@@ -735,7 +735,7 @@ func statusTool2(t *tctx) int {
 		return 2
 	}
 	if t.svc.Name == "placement" {
-		jsonOut = false // accepted and ignored (FACTS §5)
+		jsonOut = false // accepted and ignored (placement/cmd/status.py)
 	}
 	var checks []check
 	ok := func(names ...string) {

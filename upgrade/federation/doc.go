@@ -1,7 +1,9 @@
 // Package federation upgrades an OpenNebula federation: a master zone and
 // its slave zones, each a single front-end or an HA cluster, with the
-// coordinated procedure of the federation guide (FACTS §6.3) and the
-// corrections of FACTS §1.6, §1.7, §7 and §11:
+// coordinated procedure of OpenNebula's federation upgrade guide
+// (upgrading_federation) and these corrections, checked against
+// OpenNebula's source (src/cli/onezone, src/rm/xml-rpc/RequestXRPC.cc,
+// src/raft/RaftManager.cc):
 //
 //   - every zone at the same FED_INDEX before anything changes;
 //   - hosts recorded and disabled while the zones still take writes;

@@ -62,7 +62,7 @@ var (
 	// ErrNotFederation: the inventory is not a federation (fewer than two
 	// zones) or its zones run different minor series.
 	ErrNotFederation = errors.New("not a federation")
-	// ErrFederationOutOfSync: the zones' FED_INDEX differ (FACTS §6.3
+	// ErrFederationOutOfSync: the zones' FED_INDEX differ (federation guide,
 	// step 1): wait until the slaves caught up.
 	ErrFederationOutOfSync = errors.New("federation out of sync")
 	// ErrInvalidInventory: the inventory is incomplete or inconsistent.
@@ -74,7 +74,7 @@ var (
 // KeyFederatedRestore records whether the upgrade changes the shared
 // (federated) database version, decided by the path preflight check: a
 // minor upgrade does (the federated backup of the master is restored in
-// every slave), a patch release does not (FACTS §6.3, §11).
+// every slave), a patch release does not (federation upgrade guide).
 var KeyFederatedRestore = upgrade.NewPersistentKey[bool]("federation/federated-restore")
 
 // KeyPerZone records, from the path preflight check, that each zone is
@@ -180,8 +180,8 @@ func PointOfNoReturn(masterID int) string {
 	return StepStart + "/" + ZoneName(masterID) + "/majority"
 }
 
-// Plan returns the coordinated upgrade of a federation (FACTS §6.3 with
-// the §1.6, §1.7, §7 and §11 corrections) to inv.Target. inv.Zones[0] is
+// Plan returns the coordinated upgrade of a federation (OpenNebula's
+// federation upgrade guide with the corrections in the package doc) to inv.Target. inv.Zones[0] is
 // the master zone, the others the slaves; each zone lists its current
 // leader first (checked by preflight), one front-end for a zone without
 // HA. Each zone's Endpoint is its XML-RPC endpoint (the VIP in HA); empty,
@@ -245,8 +245,8 @@ func PointOfNoReturn(masterID int) string {
 // databases and configuration restored, services started again, the
 // zones enabled (master first, each once its zone has a leader), hosts
 // back to their states. Note OpenNebula issue #8120 (zone disable in HA,
-// FACTS §7): the zones are disabled because the federation guide asks it
-// (FACTS §6.3) and because a slave's writes would otherwise go to a
+// src/raft/RaftManager.cc): the zones are disabled because the federation guide asks it
+// (upgrading_federation) and because a slave's writes would otherwise go to a
 // stopped master.
 func Plan(inv Inventory, opts ...Option) (*upgrade.Plan, error) {
 	o, err := build(opts)
@@ -531,7 +531,7 @@ func waitFederation(ctx context.Context, k *nebula.Kit, s *upgrade.State, via st
 
 // zoneStateStep disables (enable false) or enables zone z with `onezone
 // disable|enable <id>`, sent from the master's leader to the zone's own
-// endpoint (--endpoint; FACTS §1.6), or to the zone leader's local oned
+// endpoint (--endpoint; src/cli/onezone), or to the zone leader's local oned
 // when the inventory has no endpoint for it. Disabling marks the zone's
 // service down, enabling up. An enable first waits for the zone to have a
 // leader and retries the refusals of a zone still electing one. Rollback
@@ -635,13 +635,13 @@ func federatedRestore(s *upgrade.State) (bool, string) {
 	case !ok:
 		return true, ""
 	case !v:
-		return false, "patch release: the shared database version does not change, no federated backup/restore (FACTS §6.3)"
+		return false, "patch release: the shared database version does not change, no federated backup/restore"
 	}
 	return true, ""
 }
 
 // fedBackupStep runs `onedb backup --federated` on the master's leader
-// after its upgrade (FACTS §6.3 step 4).
+// after its upgrade (federation guide, step 4).
 func fedBackupStep(k *nebula.Kit, name string, master nebula.Zone, leader string) upgrade.Step {
 	return nebula.Step(name, "onedb backup --federated of the upgraded master database on "+leader+" (minor upgrades only)",
 		func(ctx context.Context, s *upgrade.State) error {
@@ -695,7 +695,7 @@ func fedCopyStep(k *nebula.Kit, name, from, to string) upgrade.Step {
 }
 
 // fedRestoreStep restores the master's federated backup on a slave's
-// leader with `onedb restore --federated` (FACTS §6.3 step 5): the shared
+// leader with `onedb restore --federated` (federation guide, step 5): the shared
 // tables and their version arrive from the master, `onedb upgrade` then
 // migrates only the local ones. The restore also replaces the slave's
 // whole logdb with the master's: the backup dumps logdb with

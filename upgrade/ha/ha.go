@@ -160,7 +160,8 @@ var (
 
 // Plan returns the full HA upgrade of the inventory's zone (exactly one
 // zone; a single front-end is an HA cluster of one) to inv.Target, as
-// FACTS §6.2 describes it with the §11 corrections:
+// OpenNebula's HA upgrade guide (upgrading_ha) describes it, corrected
+// where OpenNebula's source behaves otherwise:
 //
 //	prepare/<fe>/upgrade/    on every front-end, before any outage:
 //	  backup-config          /etc/one, remotes/etc, .one, /etc/onecfg.conf
