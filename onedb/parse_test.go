@@ -55,7 +55,7 @@ func TestParseBackupMalformed(t *testing.T) {
 
 func TestDefaultBackupFileMatchesSamples(t *testing.T) {
 	t.Parallel()
-	// FACTS §4: no part is zero padded (onedb formats t.hour, t.min, t.sec
+	// src/onedb/onedb.rb: no part is zero padded (onedb formats t.hour, t.min, t.sec
 	// with to_s). The samples' "9:05:07" is a reconstruction that pads
 	// minutes and seconds; we follow the facts, so check against sample
 	// names whose parts have two digits anyway.

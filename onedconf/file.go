@@ -416,7 +416,7 @@ func (f *File) planAppend(segs []segment, v string) []splice {
 	return []splice{{at: len(f.src), end: len(f.src), text: text}}
 }
 
-// Federation is the FEDERATION vector of oned.conf (FACTS 5.1).
+// Federation is the FEDERATION vector of oned.conf (share/etc/oned.conf).
 type Federation struct {
 	// Mode is STANDALONE (the default), MASTER, SLAVE or CACHE.
 	Mode string

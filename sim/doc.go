@@ -6,7 +6,9 @@
 // or more front-ends (Raft HA with SERVER_IDs 0, 1, ..., or a solo
 // SERVER_ID -1 front-end), hypervisor hosts and VMs. Every node is
 // reachable as a *Transport (Frontend, Host) that answers the commands an
-// upgrade sends, in the byte formats of the real tools (FACTS.md samples):
+// upgrade sends, in the byte formats of the real tools (reconstructed
+// from OpenNebula's source and schemas; testbed/opennebula/captured holds
+// a real oned's output to compare with):
 //
 //   - onezone show/list/disable/enable/server-add/server-del/server-reset
 //     (-x, --json, --csv, table; "-" for servers that cannot be asked)

@@ -41,8 +41,8 @@ func syncDir(t *testing.T, c *Cloud, from, to, dir string) {
 	ok(t, c, to, "rm", "-f", "/var/tmp/sync.tar")
 }
 
-// TestScriptedHAUpgrade runs the HA upgrade of FACTS §6.2 with the §11
-// corrections as raw commands against a 3-node 7.2.0 cluster and checks it
+// TestScriptedHAUpgrade runs the HA upgrade guide's procedure, with
+// its corrections, as raw commands against a 3-node 7.2.0 cluster and checks it
 // ends at 7.4.1 with every follower in sync.
 func TestScriptedHAUpgrade(t *testing.T) {
 	t.Parallel()

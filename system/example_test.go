@@ -15,7 +15,7 @@ import (
 )
 
 // Stopping the OpenNebula services on a front-end and making sure they
-// are down (FACTS §5.3: stopping opennebula does not stop the others).
+// are down (share/pkgs/services/systemd/: stopping opennebula does not stop the others).
 func Example() {
 	ctx := context.Background()
 	fe := fake.New("fe1")

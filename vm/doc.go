@@ -18,7 +18,7 @@
 //
 // # Classification
 //
-// Classify follows FACTS.md section 2 exactly:
+// Classify follows include/VirtualMachine.h's states exactly:
 //
 //   - Settled: STATE PENDING, HOLD, STOPPED, SUSPENDED, DONE, POWEROFF,
 //     UNDEPLOYED; ACTIVE with LCM RUNNING or UNKNOWN.

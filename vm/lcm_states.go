@@ -1,5 +1,4 @@
-// LCM state values and names, transcribed from include/VirtualMachine.h
-// (FACTS.md section 2).
+// LCM state values and names, transcribed from include/VirtualMachine.h.
 
 package vm
 

@@ -102,7 +102,7 @@ func (v VM) StateName() string {
 	return v.State.String()
 }
 
-// Class is how an upgrade treats a VM's state (FACTS.md section 2).
+// Class is how an upgrade treats a VM's state (include/VirtualMachine.h).
 type Class int
 
 // Classes.
@@ -135,7 +135,7 @@ func (c Class) String() string {
 }
 
 // Classify returns v's class from STATE and, for ACTIVE VMs, LCM_STATE,
-// exactly as FACTS.md section 2 splits them.
+// exactly as the upgrade splits them.
 func Classify(v VM) Class {
 	switch v.State {
 	case StatePending, StateHold, StateStopped, StateSuspended, StateDone, StatePoweroff, StateUndeployed:

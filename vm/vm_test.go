@@ -108,7 +108,7 @@ func TestParseListEveryPrefixFails(t *testing.T) {
 }
 
 // TestClassifyEveryState checks every STATE and, for ACTIVE, every
-// LCM_STATE against FACTS.md section 2, written out independently.
+// LCM_STATE against include/VirtualMachine.h, written out independently.
 func TestClassifyEveryState(t *testing.T) {
 	t.Parallel()
 	in := func(n int, set ...[2]int) bool {

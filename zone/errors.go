@@ -12,7 +12,7 @@ import (
 )
 
 // Refusals oned answers to write calls, matched by errors.Is on an
-// *APIError (FACTS 1.7). Reads are never refused for these reasons.
+// *APIError (src/rm/xml-rpc/RequestXRPC.cc). Reads are never refused for these reasons.
 var (
 	// ErrZoneDisabled: "Cannot process request, zone disabled".
 	ErrZoneDisabled = errors.New("zone disabled")

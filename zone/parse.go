@@ -53,7 +53,7 @@ type xmlServer struct {
 }
 
 // ParseShow parses the output of `onezone show <id> -x`: the stored zone
-// plus the six Raft values the CLI appends to every SERVER (FACTS 1.2).
+// plus the six Raft values the CLI appends to every SERVER (share/doc/xsd/zone.xsd).
 // A server whose six values are all "-" (or all absent) has Raft == nil;
 // a mix of "-" and numbers is an error.
 func ParseShow(data []byte) (Zone, error) {
@@ -188,7 +188,7 @@ type xmlZonePool struct {
 	Zones   []xmlZone `xml:"ZONE"`
 }
 
-// ParseListXML parses the output of `onezone list -x` (FACTS 1.3): every
+// ParseListXML parses the output of `onezone list -x` (share/doc/xsd/zone_pool.xsd): every
 // zone with its stored fields and its stored SERVER entries (ENDPOINT,
 // ENDPOINT_GRPC, ID, NAME). The CLI asks no server for its Raft status
 // here, so every Server has Raft == nil, and Raft values in the output

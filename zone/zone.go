@@ -113,7 +113,7 @@ func leaderOf(z Zone) (Server, error) {
 }
 
 // Disable runs `onezone disable <zoneID>`: oned then refuses every write
-// call but info calls, raft internals and enable (FACTS 1.7). The command
+// call but info calls, raft internals and enable (src/rm/xml-rpc/RequestXRPC.cc). The command
 // must reach an oned of the target zone; in a federation pass that zone's
 // endpoint with WithEndpoint. On a federation slave the new state goes
 // through the master, so disable slaves before the master. Disabling a
@@ -173,7 +173,7 @@ func setState(ctx context.Context, t transport.Transport, zoneID int, verb strin
 // ""), grpc the 7.2+ gRPC endpoint host:port (omitted when ""); at least
 // one is needed. The CLI does not print the new ID (7.2+ prints a
 // leftover "<rpc>:<grpc>" line, ignored), so it is read back by NAME from
-// the zone's stored SERVER entries in `onezone list -x` (FACTS 1.3, 1.6).
+// the zone's stored SERVER entries in `onezone list -x` (share/doc/xsd/zone_pool.xsd; src/cli/onezone, src/rm/api/ZoneAPI.cc).
 // `onezone show -x` would do too, but it asks every server for its Raft
 // status with a 5 s timeout each, and the new server is always unreachable
 // at first: list -x asks none. When a server of that name already exists

@@ -6,8 +6,8 @@
 // "opennebula": vm_pool, history, host_pool, logdb, db_versioning and
 // local_db_versioning with the 5.7.80+ schemas of onedb's
 // database_schema.rb. VM and host bodies are the <VM> and <HOST>
-// elements of the reference samples (testdata/, copied from
-// shared/reference/opennebula/samples) with IDs, names, times, addresses
+// elements of the reference samples (testdata/, reconstructed
+// from OpenNebula's source and schemas) with IDs, names, times, addresses
 // and monitoring varied per row. Each logdb.sqlcmd is what oned
 // replicates: a REPLACE INTO vm_pool statement, zlib-compressed and
 // base64-encoded; fed_index is 18446744073709551615 and applied is 1.

@@ -7,7 +7,8 @@
 // each reachable as a *Transport (Upload and Download included), and one
 // MariaDB server ("dbhost") with every service database. The nodes answer
 // the commands the primitives send, with the exit codes and output
-// shapes FACTS.md and TESTBED.md record for the real tools:
+// shapes of the real Debian tools (checked by the openstack package's
+// real-tool tests):
 //
 //   - keystone-manage db_sync --check/--expand/--migrate/--contract (the
 //     keystone 22-27 --check bug included: 0 once under alembic), doctor,

@@ -31,7 +31,7 @@ func upgradeControllerPackages(t *testing.T, c *ossim.Cloud) transport.Transport
 	return ctl
 }
 
-// The exit codes FACTS.md and TESTBED.md record, state by state.
+// The exit codes the real tools give, state by state.
 func TestToolExitCodes(t *testing.T) {
 	t.Parallel()
 	c := newCloud(t)

@@ -1,6 +1,7 @@
 // Package ha upgrades an OpenNebula HA cluster (a single front-end being
-// an HA cluster of one) to a new release with the procedure of FACTS.md
-// §6.2 as corrected in §11: configuration backed up, repository switched
+// an HA cluster of one) to a new release with the procedure of OpenNebula's
+// HA upgrade guide (upgrading_ha), corrected where OpenNebula's source
+// behaves otherwise: configuration backed up, repository switched
 // and the new packages downloaded on every node before any outage; VMs
 // settled; hosts disabled with their states recorded; every OpenNebula
 // service stopped on every node back to back, followers first, the leader

@@ -1,5 +1,5 @@
 // Package hypervisors upgrades the hypervisor hosts of an OpenNebula zone
-// (FACTS §6.1 steps 12–13): on each host the repository is switched, the
+// (the single front-end upgrade guide steps 12–13): on each host the repository is switched, the
 // node package (opennebula-node-kvm or -lxc) upgraded and, for KVM,
 // libvirtd restarted; then `onehost sync` runs for that host as oneadmin on
 // a front-end (after the node package, as the newest guide says) and the

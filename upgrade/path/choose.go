@@ -22,7 +22,7 @@ const (
 	Rolling
 	// Full: a minor or major upgrade; the database version changes, so
 	// the whole zone is stopped, the leader's database is upgraded and
-	// restored on every follower (FACTS §6.2, §11).
+	// restored on every follower (the HA upgrade guide; the HA guide's seeding steps).
 	Full
 )
 
@@ -79,7 +79,7 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // database versions read from the cluster (zero DBVersions: derived from
 // installed).
 //
-// The rules, from FACTS §4, §6 and §7:
+// The rules, from src/onedb/onedb.rb; the upgrade guides; src/raft/RaftManager.cc:
 //
 //   - target older than installed, or than the database: refused
 //     (ErrDowngrade). No OpenNebula procedure goes back; restore backups.

@@ -7,6 +7,6 @@
 // over a minor release (6.10 → 7.4 goes through 7.0 and 7.2) with a
 // *RefusedError naming the releases to go through.
 //
-// Versions follow FACTS §4: the database version is the minor series
+// Versions follow src/onedb/onedb.rb: the database version is the minor series
 // X.Y.0 of the release (7.4.1 → 7.4.0).
 package path

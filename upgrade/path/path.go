@@ -102,12 +102,12 @@ func (v Version) Series() Version { return Version{Major: v.Major, Minor: v.Mino
 
 // DBVersion returns the database schema version of release v: the DB
 // version moves only with minor releases (6.10.x → 6.10.0, 7.4.x → 7.4.0;
-// FACTS §4, src/onedb/database_schema.rb LATEST_DB_VERSION).
+// src/onedb/onedb.rb, src/onedb/database_schema.rb LATEST_DB_VERSION).
 func DBVersion(release Version) Version { return release.Series() }
 
 // series lists the minor release series, in order, that this package
 // knows. Each one bumps the database version (every minor release since
-// 6.10 ships at least a no-op shared migrator, FACTS §4/§6.3).
+// 6.10 ships at least a no-op shared migrator, src/onedb/onedb.rb; the federation upgrade guide).
 var series = []Version{
 	{Major: 5, Minor: 12}, {Major: 6}, {Major: 6, Minor: 2}, {Major: 6, Minor: 4}, {Major: 6, Minor: 6},
 	{Major: 6, Minor: 8}, {Major: 6, Minor: 10}, {Major: 7}, {Major: 7, Minor: 2}, {Major: 7, Minor: 4},

@@ -18,7 +18,7 @@ var (
 	ErrTooFewNodes = errors.New("too few front-ends")
 	// ErrNotRolling: the upgrade changes the database version (a minor
 	// or major release), so the nodes cannot run different releases side
-	// by side (FACTS §7). Use RejoinPlan or upgrade/ha.
+	// by side (src/raft/RaftManager.cc). Use RejoinPlan or upgrade/ha.
 	ErrNotRolling = errors.New("not a rolling (patch) upgrade")
 	// ErrDBChanged: after the packages were upgraded on a node, `onedb
 	// version` says the database needs an upgrade: the release is not a

@@ -118,7 +118,7 @@ func NewServerID(node string) upgrade.Key[int] {
 // re-seeded by hand (one-docs "Recovering servers").
 //
 // Followers are re-added one at a time. Adding the first one raises the
-// majority to two at once (FACTS §7), so its join step does the
+// majority to two at once (src/raft/RaftManager.cc), so its join step does the
 // server-add, SERVER_ID, start and server-reset in one go: that short gap
 // is marked as downtime too. Each re-added server gets the zone's highest
 // ID + 1 at its server-add (NewServerID): followers holding the highest
@@ -405,7 +405,7 @@ func seedFile(k *nebula.Kit, leader, f string) string {
 
 // seedStep takes a fresh `onedb backup` of the leader, copies it to
 // follower f (SHA-256 checked) and restores it there with `onedb restore
-// -f` and ONE_XMLRPC pointing at f's own oned (FACTS §11).
+// -f` and ONE_XMLRPC pointing at f's own oned (the HA guide's seeding steps).
 func seedStep(k *nebula.Kit, name, leader, f string) upgrade.Step {
 	return nebula.Step(name, fmt.Sprintf("fresh onedb backup on %s, copied to %s (checksummed), onedb restore -f there (ONE_XMLRPC=localhost)", leader, f),
 		func(ctx context.Context, s *upgrade.State) error { return seed(ctx, s, k, leader, f) }).
@@ -475,7 +475,7 @@ func join(ctx context.Context, s *upgrade.State, k *nebula.Kit, z nebula.Zone, l
 	if err != nil {
 		return err
 	}
-	// Adding a server raises the majority at once (FACTS §7): with n
+	// Adding a server raises the majority at once (src/raft/RaftManager.cc): with n
 	// running servers the zone cannot commit until the new one runs when
 	// n < (n+1)/2+1, i.e. when the zone has a single server.
 	n := len(list)

@@ -20,7 +20,7 @@ var ErrMalformed = errors.New("malformed output")
 var ErrServerExists = zone.ErrServerExists
 
 // ParseZoneServers returns the servers of zone zoneID from `onezone list
-// -x` (ZONE_POOL: stored fields only, no Raft state, FACTS §1.3), parsed
+// -x` (ZONE_POOL: stored fields only, no Raft state, share/doc/xsd/zone_pool.xsd), parsed
 // by zone.ParseListXML. A zone missing from the pool is an error; a zone
 // without servers gives none. Errors wrap ErrMalformed (and, for what
 // zone.ParseListXML rejects, its *zone.ParseError).

@@ -30,7 +30,7 @@ const (
 )
 
 // VMsSettled waits, through front-end via, until no VM is in a transient
-// state (FACTS §2, guide step 1). A VM in a failure state stops it at once
+// state (include/VirtualMachine.h, guide step 1). A VM in a failure state stops it at once
 // with a *vm.FailedError naming the VMs: they need `onevm recover`.
 func (k *Kit) VMsSettled(name, via string) upgrade.Step {
 	return Step(name, "wait until no VM is in a transient state (fail at once on VMs in a failure state)",
@@ -77,8 +77,8 @@ func (k *Kit) VMsSettled(name, via string) upgrade.Step {
 // a re-run keeps the first snapshot) and disables the enabled ones,
 // through front-end via (guide step 2). Rollback restores the snapshot.
 // Hosts are disabled, not set offline: `onehost sync` skips offline hosts
-// (FACTS §3). The zone itself is not disabled: `onezone disable` in HA can
-// leave the zone without a leader (OpenNebula issue #8120, FACTS §7).
+// (include/Host.h). The zone itself is not disabled: `onezone disable` in HA can
+// leave the zone without a leader (OpenNebula issue #8120, src/raft/RaftManager.cc).
 func (k *Kit) DisableHosts(name string, z Zone, via string) upgrade.Step {
 	key := HostsSnapshot(z.ID)
 	return Step(name, fmt.Sprintf("record the state of every host of zone %d and disable the enabled ones", z.ID),
@@ -194,7 +194,7 @@ func (k *Kit) ListActive(ctx context.Context, t transport.Transport) ([]string, 
 	return names, nil
 }
 
-// StopServices stops every active OpenNebula service on node (FACTS §5.3:
+// StopServices stops every active OpenNebula service on node (share/pkgs/services/systemd/:
 // stopping opennebula leaves flow, gate, hem, fireedge, guacd, form, ks...
 // running, so each is named) and waits until none is active. The units
 // that were active are recorded (ActiveUnits) and are the ones started
@@ -280,7 +280,7 @@ func (k *Kit) StopServicesMarking(name, node string, down ...string) upgrade.Ste
 	})
 }
 
-// removedUnits are the units 7.0 removed (FACTS §5.3); they are not
+// removedUnits are the units 7.0 removed (share/pkgs/services/systemd/); they are not
 // started again after an upgrade to 7.0 or later.
 var removedUnits = []string{"opennebula-scheduler", "opennebula-sunstone", "opennebula-novnc"}
 
@@ -306,7 +306,7 @@ func (k *Kit) unitsToStart(s *upgrade.State, node string) []string {
 // StartServices starts, on each of nodes in turn, the OpenNebula units
 // that were active before StopServices (guide step 10). Start enough
 // nodes for a Raft majority in one step, the others in a later one: a
-// lone node stays follower or candidate (FACTS §7).
+// lone node stays follower or candidate (src/raft/RaftManager.cc).
 func (k *Kit) StartServices(name string, nodes []string) upgrade.Step {
 	return Step(name, fmt.Sprintf("start the OpenNebula services that were running, on %s", strings.Join(nodes, ", ")),
 		func(ctx context.Context, s *upgrade.State) error {
@@ -379,8 +379,8 @@ func (k *Kit) waitLeader(ctx context.Context, s *upgrade.State, z Zone, via stri
 }
 
 // WaitInSync waits, asking front-end via (its local oned), until zone z
-// has one leader and every follower caught up (zone.Zone.CheckSync; FACTS
-// §6.2 step 8). With markUp the zone's API is marked up as soon as it
+// has one leader and every follower caught up (zone.Zone.CheckSync; HA
+// upgrade guide, step 8). With markUp the zone's API is marked up as soon as it
 // answers with a leader (or at all, without HA). On timeout the error
 // holds the last *zone.NotInSyncError (which server lagged, by how much).
 func (k *Kit) WaitInSync(name string, z Zone, via string, markUp bool) upgrade.Step {

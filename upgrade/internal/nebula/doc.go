@@ -2,7 +2,8 @@
 // upgrade procedures (upgrade/ha, upgrade/hypervisors, and the federation
 // and rolling procedures): the inventory types and a Kit whose methods
 // return engine steps (upgrade.Step) mapping one to one to the corrected
-// procedures of FACTS.md §6, §7 and §11.
+// procedures of OpenNebula's upgrade guides, corrected where its source
+// (src/raft/RaftManager.cc, src/onedb/onedb.rb) behaves otherwise.
 //
 // # Inventory
 //

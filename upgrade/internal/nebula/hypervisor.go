@@ -10,7 +10,7 @@ import (
 )
 
 // HypervisorNodes returns the per-host sub-plan of one hypervisor of zone
-// z (guide steps 12–13, FACTS §6.1): repository, node package
+// z (guide steps 12–13, the single front-end upgrade guide): repository, node package
 // (opennebula-node-kvm|lxc), libvirtd restart for KVM, `onehost sync` of
 // that host as oneadmin through front-end via (after the node packages, as
 // the newest docs say), and the host back to its recorded state. Use it

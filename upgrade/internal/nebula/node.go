@@ -18,14 +18,14 @@ import (
 )
 
 // ConfigDirs are the configuration directories backed up on every
-// front-end and synced from the leader to the followers (FACTS §5.2, §11).
+// front-end and synced from the leader to the followers (install.sh; the HA guide's seeding steps).
 var ConfigDirs = []string{"/etc/one", "/var/lib/one/remotes/etc", "/var/lib/one/.one"}
 
-// OnecfgState is onecfg's state file, outside /etc/one (FACTS §5.2).
+// OnecfgState is onecfg's state file, outside /etc/one (install.sh).
 const OnecfgState = "/etc/onecfg.conf"
 
 // FrontendPackages are the front-end packages upgraded (those installed):
-// the single front-end guide's list (FACTS §6.1) for every family.
+// the single front-end guide's list (the single front-end upgrade guide) for every family.
 var FrontendPackages = []string{
 	"opennebula", "opennebula-gate", "opennebula-flow", "opennebula-fireedge", "opennebula-guacd",
 	"opennebula-form", "opennebula-ks", "opennebula-migration", "opennebula-prometheus",
@@ -209,7 +209,7 @@ func (k *Kit) BackupDB(name, node string) upgrade.Step {
 // database (UpgradeDB, RestoreUpgradedDB): `onedb restore -f` of the
 // node's BackupDB file (oned is stopped then). BackupDB itself has none:
 // restoring an unchanged database would only make a running leader's
-// next index for that follower stale (FACTS §7, one#1320).
+// next index for that follower stale (src/raft/RaftManager.cc, one#1320).
 func (k *Kit) restoreOwnBackup(ctx context.Context, s *upgrade.State, t transport.Transport, n string) error {
 	file, ok := DBBackup(n).Get(s)
 	if !ok {
@@ -727,8 +727,8 @@ func (k *Kit) CopyUpgradedDB(name, node string, z Zone, leader string) upgrade.S
 // RestoreUpgradedDB restores the leader's upgraded backup on the step's
 // host (a follower) with `onedb restore -f`, ONE_XMLRPC pointed at the
 // local oned so the leader behind the VIP does not make onedb refuse
-// (FACTS §11). A full restore also copies the leader's Raft term and log,
-// which is what makes the cluster consistent (FACTS §7). Rollback
+// (the HA guide's seeding steps). A full restore also copies the leader's Raft term and log,
+// which is what makes the cluster consistent (src/raft/RaftManager.cc). Rollback
 // restores the follower's own BackupDB file.
 func (k *Kit) RestoreUpgradedDB(name, node string, z Zone) upgrade.Step {
 	return Step(name, "onedb restore -f of the leader's upgraded database (ONE_XMLRPC=localhost)",
@@ -750,7 +750,7 @@ func (k *Kit) RestoreUpgradedDB(name, node string, z Zone) upgrade.Step {
 // follower): system.CopyTree (checksummed, staged, like `rsync -a` without
 // delete; WithSyncExclude paths of /etc/one left alone), remotes/etc and
 // .one owned by oneadmin, then the follower's own FEDERATION/SERVER_ID is
-// written back into oned.conf (onedconf.SetServerID), FACTS §11. Rollback
+// written back into oned.conf (onedconf.SetServerID), the HA guide's seeding steps. Rollback
 // is BackupConfig's.
 func (k *Kit) SyncConfig(name, node string, z Zone, leader string) upgrade.Step {
 	return Step(name, "sync "+strings.Join(ConfigDirs, ", ")+" from "+leader+", keep this server's SERVER_ID, owner oneadmin",

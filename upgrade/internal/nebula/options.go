@@ -29,7 +29,7 @@ const (
 	DefaultWaitTimeout = 10 * time.Minute
 	// LocalEndpoint is the XML-RPC endpoint of the oned on the same host;
 	// onedb and onezone probes use it so that a follower does not talk
-	// to the leader behind the VIP (FACTS §4, §11).
+	// to the leader behind the VIP (src/onedb/onedb.rb; the HA guide's seeding steps).
 	LocalEndpoint = "http://localhost:2633/RPC2"
 	// DefaultMinFree is the free space the disk-space check wants under
 	// /var/lib/one on every front-end.

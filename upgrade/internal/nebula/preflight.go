@@ -116,7 +116,7 @@ const MonitordConf = "/etc/one/monitord.conf"
 // CheckMonitorAddress checks, on every front-end of an HA zone, that
 // NETWORK/MONITOR_ADDRESS in monitord.conf is set (not "auto"): in HA it
 // must be the VIP, or the hypervisors report to a front-end that may not
-// be the leader (FACTS §5.1, upgrade guide step 7). A zone of one
+// be the leader (share/etc/oned.conf, upgrade guide step 7). A zone of one
 // front-end passes.
 func (k *Kit) CheckMonitorAddress(z Zone) upgrade.PreflightCheck {
 	return upgrade.Preflight(CheckMonitor, func(ctx context.Context, s *upgrade.State) error {
