@@ -439,16 +439,8 @@ func replicatedOnly(c onedb.TableChecksums) onedb.TableChecksums {
 func (k *Kit) CompareChecksums(name string, z Zone, leader string) upgrade.Step {
 	fn := k.o.checksums
 	desc := "compare every follower's database table checksums with the leader's"
-	if fn == nil && k.inv.DB != nil {
-		conn := *k.inv.DB
-		fn = func(ctx context.Context, _ string, t transport.Transport) (onedb.TableChecksums, error) {
-			db, err := onedb.Open(ctx, t, conn, onedb.WithLogger(k.o.log))
-			if err != nil {
-				return onedb.TableChecksums{}, err
-			}
-			defer db.Close()
-			return db.Checksums(ctx)
-		}
+	if fn == nil {
+		fn = readDB(k, func(db *onedb.DB, ctx context.Context) (onedb.TableChecksums, error) { return db.Checksums(ctx) })
 	}
 	const noDB = "no database connection configured (Inventory.DB), follower databases are not compared"
 	if fn == nil {

@@ -131,16 +131,8 @@ func (k *Kit) vmsStill(ctx context.Context, s *upgrade.State, via string) error 
 // WithRaftLog; without either it skips itself with the reason.
 func (k *Kit) CheckRaftLog(name, node string) upgrade.Step {
 	fn := k.o.raftLog
-	if fn == nil && k.inv.DB != nil {
-		conn := *k.inv.DB
-		fn = func(ctx context.Context, _ string, t transport.Transport) (onedb.RaftLog, error) {
-			db, err := onedb.Open(ctx, t, conn, onedb.WithLogger(k.o.log))
-			if err != nil {
-				return onedb.RaftLog{}, err
-			}
-			defer db.Close()
-			return db.RaftLog(ctx)
-		}
+	if fn == nil {
+		fn = readDB(k, (*onedb.DB).RaftLog)
 	}
 	const noDB = "no database connection configured (Inventory.DB), the Raft log is not checked for unapplied records"
 	desc := "check that the Raft log (logdb) holds no record with applied = 0"
@@ -266,4 +258,23 @@ func (k *Kit) StartAlone(name string, z Zone, node string) upgrade.Step {
 			return len(still) == 0, err
 		})
 	})
+}
+
+// readDB returns a reader of a front-end's database through its
+// transport's Dialer with Inventory.DB (read on the open database), or
+// nil when the inventory has no database connection.
+func readDB[T any](k *Kit, read func(*onedb.DB, context.Context) (T, error)) func(context.Context, string, transport.Transport) (T, error) {
+	if k.inv.DB == nil {
+		return nil
+	}
+	conn := *k.inv.DB
+	return func(ctx context.Context, _ string, t transport.Transport) (T, error) {
+		db, err := onedb.Open(ctx, t, conn, onedb.WithLogger(k.o.log))
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		defer db.Close()
+		return read(db, ctx)
+	}
 }
